@@ -1,0 +1,403 @@
+"""Experiment schema and the strict YAML loader.
+
+An experiment file has the sections ``dataset``, ``model``, ``training``, ``resources`` and
+``sweep`` (plus ``name`` and ``description``). Every field has a type and a default; unknown
+keys, wrong types and values outside a field's choices are rejected with a
+:class:`ConfigError` naming the key and the fix, before anything runs.
+
+Pure Python: imports neither TensorFlow nor Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from orchestrator.errors import InputError
+
+__all__ = [
+    "ConfigError",
+    "DatasetConfig",
+    "ModelConfig",
+    "TrainingConfig",
+    "ResourcesConfig",
+    "SweepConfig",
+    "Experiment",
+    "SECTIONS",
+    "load_experiment",
+    "parse_experiment",
+    "parse_override",
+    "with_overrides",
+]
+
+
+class ConfigError(InputError, ValueError):
+    """Bad experiment input. The message names the key, what was expected and how to fix it."""
+
+
+DatasetName = Literal["mnist", "mnist_sample"]
+ModelName = Literal["lenet5"]
+Activation = Literal["sigmoid", "relu", "tanh"]
+OptimizerName = Literal["sgd", "adam", "rmsprop"]
+BatchScope = Literal["global", "per_replica"]
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Which data a trial trains on. ``data_dir`` says where files are, not what they are,
+    so it is not part of a trial's identity."""
+
+    name: DatasetName = "mnist_sample"
+    # Directory holding the four IDX .gz files or Keras' mnist.npz. None: $ORCH_DATA_DIR,
+    # then the download cache.
+    data_dir: str | None = None
+    # Held out from the *end* of the training images: a fraction (< 1) or a count (>= 1).
+    # MNIST's customary 55,000/5,000 split is validation: 5000.
+    validation: float = 0.1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: ModelName = "lenet5"
+    activation: Activation = "relu"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    optimizer: OptimizerName = "adam"
+    learning_rate: float = 1e-3
+    # SGD with momentum > 0 is SGD+momentum; nesterov needs sgd and momentum > 0.
+    # RMSprop accepts a momentum too; Adam does not.
+    momentum: float = 0.0
+    nesterov: bool = False
+    batch_size: int = 128
+    # "global": batch_size images per step across all replicas (each replica gets
+    # batch_size / replicas). "per_replica": each replica gets batch_size.
+    batch_size_scope: BatchScope = "global"
+    epochs: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """Where trials run. Not part of a trial's identity: the same trial on other hardware
+    is the same experiment."""
+
+    # Devices in each trial's MirroredStrategy: GPUs per trial on GPU hosts; on hosts
+    # without GPUs the CPU is split into this many logical devices (tests the
+    # multi-replica path; slower than one device).
+    replicas: int = 1
+    # Long-lived trainer actors. None: one per CPU core (CPU hosts) or one per
+    # `replicas` GPUs (GPU hosts).
+    trainers: int | None = None
+    # CPU cores reserved per trainer; TensorFlow uses this many threads.
+    cpus_per_trainer: int = 1
+    # Times a trial whose trainer process died is re-run before it is stored as failed.
+    max_retries: int = 2
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    # Dotted field path (as in the YAML, e.g. "training.learning_rate") -> list of values.
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    # Every grid point runs once per seed. Empty: training.seed alone.
+    seeds: list[int] = field(default_factory=list)
+
+
+SECTIONS: dict[str, type] = {
+    "dataset": DatasetConfig,
+    "model": ModelConfig,
+    "training": TrainingConfig,
+    "resources": ResourcesConfig,
+}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str = ""
+    dataset: DatasetConfig = DatasetConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    sweep: SweepConfig = SweepConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_TOP_LEVEL = ("name", "description", *SECTIONS, "sweep")
+_SWEEP_KEYS = ("grid", "seeds")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``, which nobody writes)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str, origin: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{origin}: not valid YAML: {e}".replace("\n", " ")) from e
+
+
+def load_experiment(
+    path: str | Path, overrides: list[str] = (), name: str | None = None
+) -> Experiment:
+    """Read an experiment file, apply ``--set`` style overrides, validate everything.
+
+    The sweep's name is the file's ``name``, else the file's stem; ``name`` replaces both.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment file; check the path") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read experiment file: {e.strerror}") from e
+    raw = _yaml_load(text, str(path))
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of sections ({', '.join(_TOP_LEVEL)}), "
+            f"got {type(raw).__name__}"
+        )
+    raw.setdefault("name", path.stem)
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(raw, key, value)
+    if name is not None:
+        raw["name"] = name
+    return parse_experiment(raw, origin=str(path))
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"training.epochs=1"`` -> ``("training.epochs", 1)``; the value is read as YAML."""
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(
+            f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set training.epochs=1"
+        )
+    return key, _yaml_load(value, f"--set {key}")
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"--set {key}: {where} is not a section, so it has no field {parts[i + 1]!r}")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_experiment(raw: dict[str, Any], origin: str = "<config>") -> Experiment:
+    """Validate a plain mapping (as read from YAML) into an :class:`Experiment`."""
+    _reject_unknown(raw, _TOP_LEVEL, where="", origin=origin)
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConfigError(
+            f"{origin}: name: expected 1-100 letters, digits, '_', '-' or '.', got {name!r}; "
+            "set name: in the file or pass --name"
+        )
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{origin}: description: expected text, got {type(description).__name__}")
+    sections = {
+        key: _parse_section(cls, raw.get(key), key, origin) for key, cls in SECTIONS.items()
+    }
+    sweep = _parse_sweep(raw.get("sweep"), origin)
+    experiment = Experiment(name=name, description=description, sweep=sweep, **sections)
+    check_experiment(experiment, origin)
+    return experiment
+
+
+def _reject_unknown(raw: dict[str, Any], allowed: tuple[str, ...], where: str, origin: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            label = f"{where}.{key}" if where else str(key)
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+            raise ConfigError(f"{origin}: unknown key {label!r}; {hint}")
+
+
+def _parse_section(cls: type, raw: Any, where: str, origin: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: {where}: expected a mapping of fields, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    _reject_unknown(raw, tuple(hints), where, origin)
+    values = {key: coerce_field(hints[key], value, f"{where}.{key}", origin) for key, value in raw.items()}
+    return cls(**values)
+
+
+def field_type(path: str) -> Any:
+    """The declared type of a dotted field path such as ``training.learning_rate``."""
+    section, _, leaf = path.partition(".")
+    cls = SECTIONS.get(section)
+    if cls is None or not leaf:
+        raise KeyError(path)
+    return typing.get_type_hints(cls)[leaf]
+
+
+def coerce_field(hint: Any, value: Any, key: str, origin: str) -> Any:
+    """Check ``value`` against a field's type; ints are accepted where floats are expected."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, _UnionType) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"{origin}: {key}: a value is required, got null")
+    for option in options:
+        if option is type(None):
+            continue
+        if typing.get_origin(option) is Literal:
+            choices = typing.get_args(option)
+            if value in choices:
+                return value
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            choose = f"choose one of {', '.join(map(str, choices))}"
+            hint_text = f"did you mean {close[0]!r}? ({choose})" if close else choose
+            raise ConfigError(f"{origin}: {key}: unknown value {value!r}; {hint_text}")
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+    expected = " or ".join(_type_name(o) for o in options)
+    raise ConfigError(f"{origin}: {key}: expected {expected}, got {type(value).__name__} {value!r}")
+
+
+_UnionType = type(int | None)
+
+
+def _type_name(option: Any) -> str:
+    return "null" if option is type(None) else getattr(option, "__name__", str(option))
+
+
+def _parse_sweep(raw: Any, origin: str) -> SweepConfig:
+    if raw is None:
+        return SweepConfig()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: sweep: expected a mapping with grid: and seeds:, got {type(raw).__name__}")
+    _reject_unknown(raw, _SWEEP_KEYS, "sweep", origin)
+    grid_raw = raw.get("grid") or {}
+    if not isinstance(grid_raw, dict):
+        raise ConfigError(f"{origin}: sweep.grid: expected a mapping of dotted field -> list of values")
+    all_fields = [f"{s}.{f}" for s, cls in SECTIONS.items() for f in typing.get_type_hints(cls)]
+    grid: dict[str, list[Any]] = {}
+    for path, values in grid_raw.items():
+        try:
+            hint = field_type(str(path))
+        except KeyError:
+            close = difflib.get_close_matches(str(path), all_fields, n=1)
+            hint_text = f"did you mean {close[0]!r}?" if close else "axes are dotted fields such as training.learning_rate"
+            raise ConfigError(f"{origin}: sweep.grid: unknown field {path!r}; {hint_text}") from None
+        if path.startswith("resources."):
+            raise ConfigError(
+                f"{origin}: sweep.grid: {path!r} is a resource, not an experiment parameter; "
+                "set it once under resources:"
+            )
+        if path == "training.seed":
+            raise ConfigError(f"{origin}: sweep.grid: sweep seeds with sweep.seeds: [0, 1, ...], not the grid")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{origin}: sweep.grid.{path}: expected a non-empty list of values, got {values!r}")
+        coerced = [coerce_field(hint, v, f"sweep.grid.{path}", origin) for v in values]
+        if len(set(map(repr, coerced))) != len(coerced):
+            raise ConfigError(f"{origin}: sweep.grid.{path}: values repeat in {values!r}; list each once")
+        grid[path] = coerced
+    seeds = raw.get("seeds") or []
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"{origin}: sweep.seeds: expected a list of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{origin}: sweep.seeds: seeds repeat in {seeds!r}; list each once")
+    return SweepConfig(grid=grid, seeds=list(seeds))
+
+
+def with_overrides(experiment: Experiment, values: dict[str, Any]) -> Experiment:
+    """A copy of ``experiment`` with dotted fields replaced (values already validated)."""
+    by_section: dict[str, dict[str, Any]] = {}
+    for path, value in values.items():
+        section, _, leaf = path.partition(".")
+        by_section.setdefault(section, {})[leaf] = value
+    changes = {
+        section: dataclasses.replace(getattr(experiment, section), **fields)
+        for section, fields in by_section.items()
+    }
+    return dataclasses.replace(experiment, **changes)
+
+
+def check_experiment(experiment: Experiment, origin: str = "<config>") -> None:
+    """Rules that span fields, checked for the base config and for every grid point."""
+    from orchestrator.sweep import grid_points  # local: sweep imports this module
+
+    for point in grid_points(experiment.sweep):
+        _check_point(with_overrides(experiment, point), origin, point)
+    r = experiment.resources
+    for key in ("replicas", "cpus_per_trainer"):
+        if getattr(r, key) < 1:
+            raise ConfigError(f"{origin}: resources.{key}: must be >= 1, got {getattr(r, key)}")
+    if r.trainers is not None and r.trainers < 1:
+        raise ConfigError(f"{origin}: resources.trainers: must be >= 1 or null (one per core), got {r.trainers}")
+    if r.max_retries < 0:
+        raise ConfigError(f"{origin}: resources.max_retries: must be >= 0, got {r.max_retries}")
+
+
+def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
+    where = f" (sweep point {point})" if point else ""
+    t, d = e.training, e.dataset
+
+    def fail(message: str) -> None:
+        raise ConfigError(f"{origin}: {message}{where}")
+
+    if not t.learning_rate > 0:
+        fail(f"training.learning_rate: must be > 0, got {t.learning_rate}")
+    if t.batch_size < 1:
+        fail(f"training.batch_size: must be >= 1, got {t.batch_size}")
+    if t.epochs < 1:
+        fail(f"training.epochs: must be >= 1, got {t.epochs}")
+    if not 0 <= t.momentum < 1:
+        fail(f"training.momentum: must be in [0, 1), got {t.momentum}")
+    if t.momentum and t.optimizer == "adam":
+        fail("training.momentum: adam has no momentum setting; use optimizer: sgd or rmsprop, or momentum: 0")
+    if t.nesterov and not (t.optimizer == "sgd" and t.momentum > 0):
+        fail("training.nesterov: needs optimizer: sgd with momentum > 0 (e.g. momentum: 0.9)")
+    if t.batch_size_scope == "global" and t.batch_size % e.resources.replicas:
+        fail(
+            f"training.batch_size: a global batch of {t.batch_size} does not split evenly over "
+            f"resources.replicas={e.resources.replicas}; use a multiple of {e.resources.replicas} "
+            "or batch_size_scope: per_replica"
+        )
+    if not (0 < d.validation < 1 or (d.validation >= 1 and float(d.validation).is_integer())):
+        fail(f"dataset.validation: expected a fraction in (0, 1) or a whole count >= 1, got {d.validation}")

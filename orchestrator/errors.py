@@ -1,0 +1,13 @@
+"""Error types the CLI maps to exit codes."""
+
+from __future__ import annotations
+
+__all__ = ["InputError"]
+
+
+class InputError(Exception):
+    """Bad input from the user (config, data files, store location, cluster address).
+
+    The message is one line naming the problem and the fix; the CLI prints it and exits 2
+    before any trial launches.
+    """

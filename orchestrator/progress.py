@@ -1,0 +1,121 @@
+"""Showing a running sweep: a live view on a terminal, plain log lines otherwise.
+
+The executor calls these hooks from the driver; trainers never print progress themselves.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
+
+__all__ = ["SweepProgress", "LogProgress", "LiveProgress", "progress_for"]
+
+
+class SweepProgress:
+    """Hooks the executor calls. The base class shows nothing (for tests and library use)."""
+
+    def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None: ...
+
+    def trial_started(self, spec: TrialSpec, attempt: int) -> None: ...
+
+    def epoch_done(self, spec: TrialSpec, record: EpochRecord) -> None: ...
+
+    def trial_finished(self, spec: TrialSpec, result: TrialResult, retrying: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _outcome(result: TrialResult) -> str:
+    if result.status is TrialStatus.COMPLETED:
+        return f"test_acc={result.test_accuracy:.4f} in {result.total_seconds:.1f}s"
+    return f"{result.status.value}: {result.error}"
+
+
+class LogProgress(SweepProgress):
+    """One line per event worth keeping in a log file (no per-epoch lines for short trials)."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self._out = stream
+        self._done = 0
+        self._total = 0
+        self._t0 = time.monotonic()
+
+    def _line(self, text: str) -> None:
+        print(f"[orch {time.monotonic() - self._t0:7.1f}s] {text}", file=self._out, flush=True)
+
+    def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None:
+        self._total = to_run
+        self._line(f"sweep {sweep}: {to_run} trials to run, {skipped} already in the store, {trainers} trainers")
+
+    def trial_started(self, spec: TrialSpec, attempt: int) -> None:
+        again = f" (attempt {attempt})" if attempt > 1 else ""
+        self._line(f"start  {spec.trial_id} {spec.label}{again}")
+
+    def epoch_done(self, spec: TrialSpec, record: EpochRecord) -> None:
+        self._line(
+            f"epoch  {spec.trial_id} {record.epoch}/{spec.training.epochs} "
+            f"val_acc={record.val_accuracy:.4f} ({record.seconds:.1f}s)"
+        )
+
+    def trial_finished(self, spec: TrialSpec, result: TrialResult, retrying: bool) -> None:
+        if retrying:
+            self._line(f"retry  {spec.trial_id} {spec.label}: {result.error}")
+            return
+        self._done += 1
+        self._line(f"done   {spec.trial_id} [{self._done}/{self._total}] {spec.label}: {_outcome(result)}")
+
+
+class LiveProgress(SweepProgress):
+    """A live terminal view: overall bar, one bar per running trial with its epoch and last
+    validation accuracy; finished trials scroll above as lines."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=Console(file=stream),
+        )
+        self._overall = None
+        self._running: dict[str, int] = {}
+
+    def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None:
+        self._progress.start()
+        info = f"{skipped} already stored, {trainers} trainers"
+        self._overall = self._progress.add_task(f"[bold]{sweep}", total=to_run, info=info)
+
+    def trial_started(self, spec: TrialSpec, attempt: int) -> None:
+        again = f" (attempt {attempt})" if attempt > 1 else ""
+        self._running[spec.trial_id] = self._progress.add_task(
+            f"  {spec.label}{again}", total=spec.training.epochs, info="epoch 0"
+        )
+
+    def epoch_done(self, spec: TrialSpec, record: EpochRecord) -> None:
+        task = self._running.get(spec.trial_id)
+        if task is not None:
+            self._progress.update(task, completed=record.epoch, info=f"val_acc {record.val_accuracy:.4f}")
+
+    def trial_finished(self, spec: TrialSpec, result: TrialResult, retrying: bool) -> None:
+        task = self._running.pop(spec.trial_id, None)
+        if task is not None:
+            self._progress.remove_task(task)
+        if retrying:
+            self._progress.console.print(f"retry {spec.label}: {result.error}")
+            return
+        self._progress.advance(self._overall)
+        self._progress.console.print(f"{spec.trial_id} {spec.label}: {_outcome(result)}")
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def progress_for(stream: TextIO = sys.stderr) -> SweepProgress:
+    return LiveProgress(stream) if stream.isatty() else LogProgress(stream)

@@ -1,0 +1,61 @@
+"""``run_experiment``: expand, plan against the store, execute. The Python API behind ``orch run``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.config import Experiment
+from orchestrator.progress import SweepProgress
+from orchestrator.scheduler import plan_sweep
+from orchestrator.store import ResultsStore
+from orchestrator.sweep import expand_sweep
+
+__all__ = ["RunSummary", "run_experiment"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    sweep: str
+    trials: int  # in the sweep
+    skipped: int  # already in the store
+    completed: int
+    failed: int
+    retries: int
+    trainers: int
+    wall_seconds: float
+
+
+def run_experiment(
+    experiment: Experiment,
+    store: ResultsStore,
+    *,
+    rerun: bool = False,
+    address: str | None = None,
+    progress: SweepProgress | None = None,
+) -> RunSummary:
+    """Run every trial of ``experiment`` not yet in ``store`` on Ray (embedded local Ray
+    unless ``address`` names a cluster) and store each result as it finishes."""
+    specs = expand_sweep(experiment)
+    plan = plan_sweep(specs, store.finished_trial_ids(experiment.name), rerun=rerun)
+    store.save_config(experiment)
+    progress = progress or SweepProgress()
+    if not plan.to_run:
+        progress.start(experiment.name, to_run=0, skipped=len(plan.skipped), trainers=0)
+        progress.close()
+        return RunSummary(experiment.name, len(specs), len(plan.skipped), 0, 0, 0, 0, 0.0)
+
+    # Imported here: Ray (and its start-up cost) only when there is something to run.
+    from cluster import RayExecutor, ray_session
+
+    with ray_session(address):
+        done = RayExecutor().execute(plan.to_run, store, progress, skipped=len(plan.skipped))
+    return RunSummary(
+        sweep=experiment.name,
+        trials=len(specs),
+        skipped=len(plan.skipped),
+        completed=done.completed,
+        failed=done.failed,
+        retries=done.retries,
+        trainers=done.trainers,
+        wall_seconds=done.wall_seconds,
+    )

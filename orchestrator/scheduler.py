@@ -1,0 +1,67 @@
+"""Scheduling decisions as plain functions over plain data; the executor carries them out.
+
+No Ray, no TensorFlow, no I/O: everything here is testable with lists and sets.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from orchestrator.trial import TrialSpec
+
+__all__ = ["SweepPlan", "plan_sweep", "FailureKind", "FailureAction", "decide_on_failure", "trainer_count"]
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    to_run: list[TrialSpec]
+    # Already in the store with a final result: not run again unless asked.
+    skipped: list[TrialSpec]
+
+
+def plan_sweep(specs: list[TrialSpec], finished_ids: set[str], rerun: bool = False) -> SweepPlan:
+    if rerun:
+        return SweepPlan(to_run=list(specs), skipped=[])
+    to_run = [s for s in specs if s.trial_id not in finished_ids]
+    skipped = [s for s in specs if s.trial_id in finished_ids]
+    return SweepPlan(to_run=to_run, skipped=skipped)
+
+
+class FailureKind(enum.Enum):
+    # The trainer process died (killed, out of memory, node lost): the trial may well
+    # succeed elsewhere.
+    CRASH = "crash"
+    # The trial raised inside a healthy trainer (bad shape, invalid argument): running it
+    # again gives the same error.
+    ERROR = "error"
+
+
+class FailureAction(enum.Enum):
+    RETRY = "retry"
+    FAIL = "fail"  # store the trial as failed with its message; the sweep goes on
+
+
+def decide_on_failure(kind: FailureKind, attempts: int, max_retries: int) -> FailureAction:
+    """``attempts`` counts runs so far, the failed one included."""
+    if kind is FailureKind.CRASH and attempts <= max_retries:
+        return FailureAction.RETRY
+    return FailureAction.FAIL
+
+
+def trainer_count(
+    cluster_cpus: float, cluster_gpus: float, replicas: int, cpus_per_trainer: int, requested: int | None, trials: int
+) -> int:
+    """How many trainer actors to start.
+
+    GPU clusters: one trainer per ``replicas`` GPUs. CPU-only clusters: one single-threaded
+    trainer per core, because two one-thread trainers side by side give 1.5-1.8x the
+    throughput of one two-thread trainer (DESIGN.md). Never more trainers than trials.
+    """
+    if requested is not None:
+        fit = requested
+    elif cluster_gpus >= 1:
+        fit = int(cluster_gpus // replicas)
+    else:
+        fit = int(cluster_cpus // cpus_per_trainer)
+    return max(1, min(fit, trials))

@@ -1,0 +1,20 @@
+"""Results store: where every finished trial is kept (Parquet, via pyarrow)."""
+
+from orchestrator.store._base import ResultsStore, StoreError, latest_per_trial
+from orchestrator.store._memory import InMemoryResultsStore
+from orchestrator.store._parquet import DEFAULT_STORE, ParquetResultsStore
+from orchestrator.store._schema import EPOCHS_SCHEMA, PARAM_COLUMNS, SCHEMA_VERSION, TRIALS_SCHEMA
+
+__all__ = [
+    "ResultsStore",
+    "StoreError",
+    "latest_per_trial",
+    "InMemoryResultsStore",
+    "ParquetResultsStore",
+    "DEFAULT_STORE",
+    "TRIALS_SCHEMA",
+    "EPOCHS_SCHEMA",
+    "PARAM_COLUMNS",
+    "SCHEMA_VERSION",
+]
+

@@ -1,0 +1,125 @@
+"""Explicit Arrow schemas of the two results tables, and rows built from trial results.
+
+``trials``: one row per run of a trial (params as typed columns, status, final metrics,
+timings, where it ran). ``epochs``: one row per epoch of a run. Rows of the two tables join
+on ``run_id``; a trial exists once its ``trials`` row is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from orchestrator import __version__
+from orchestrator.config import SECTIONS
+from orchestrator.trial import TrialResult, TrialSpec, _NOT_IDENTITY, param_column
+
+__all__ = ["SCHEMA_VERSION", "TRIALS_SCHEMA", "EPOCHS_SCHEMA", "PARAM_COLUMNS", "trial_row", "epoch_rows"]
+
+# Written into every file's metadata; bump when a column changes meaning.
+SCHEMA_VERSION = "1"
+
+_SCALARS = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
+
+
+def _arrow_type(hint: Any) -> pa.DataType:
+    options = [o for o in typing.get_args(hint) or (hint,) if o is not type(None)]
+    if typing.get_origin(hint) is Literal or typing.get_origin(options[0]) is Literal:
+        return pa.string()
+    return _SCALARS[options[0]]
+
+
+def _param_fields() -> list[pa.Field]:
+    fields = []
+    for section in ("dataset", "model", "training"):
+        cls = SECTIONS[section]
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name not in _NOT_IDENTITY.get(section, ()):
+                fields.append(pa.field(param_column(section, f.name), _arrow_type(hints[f.name])))
+    return fields
+
+
+_PARAMS = _param_fields()
+PARAM_COLUMNS: tuple[str, ...] = tuple(f.name for f in _PARAMS)
+
+METRIC_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+TIMING_COLUMNS = (
+    "data_seconds", "build_seconds", "first_epoch_seconds", "steady_epoch_seconds",
+    "eval_seconds", "train_seconds", "total_seconds", "images_per_second",
+)
+
+_UTC = pa.timestamp("us", tz="UTC")
+_META = {b"orch.schema_version": SCHEMA_VERSION.encode()}
+
+TRIALS_SCHEMA = pa.schema(
+    [
+        pa.field("sweep", pa.string(), nullable=False),
+        pa.field("trial_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        *_PARAMS,
+        pa.field("epochs_run", pa.int64()),
+        *(pa.field(c, pa.float64()) for c in METRIC_COLUMNS),
+        pa.field("param_count", pa.int64()),
+        pa.field("global_batch_size", pa.int64()),
+        *(pa.field(c, pa.float64()) for c in TIMING_COLUMNS),
+        pa.field("host", pa.string()),
+        pa.field("device_kind", pa.string()),
+        pa.field("device_count", pa.int64()),
+        pa.field("attempts", pa.int64()),
+        pa.field("tensorflow_version", pa.string()),
+        pa.field("keras_version", pa.string()),
+        pa.field("orch_version", pa.string()),
+        pa.field("started_at", _UTC),
+        pa.field("ended_at", _UTC),
+        pa.field("error", pa.string()),
+    ],
+    metadata=_META,
+)
+
+EPOCHS_SCHEMA = pa.schema(
+    [
+        pa.field("sweep", pa.string(), nullable=False),
+        pa.field("trial_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("epoch", pa.int32(), nullable=False),
+        pa.field("loss", pa.float64()),
+        pa.field("accuracy", pa.float64()),
+        pa.field("val_loss", pa.float64()),
+        pa.field("val_accuracy", pa.float64()),
+        pa.field("seconds", pa.float64()),
+    ],
+    metadata=_META,
+)
+
+
+def trial_row(spec: TrialSpec, result: TrialResult, run_id: str) -> dict[str, Any]:
+    last = result.final_epoch
+    row: dict[str, Any] = {
+        "sweep": spec.sweep,
+        "trial_id": spec.trial_id,
+        "run_id": run_id,
+        "status": result.status.value,
+        **spec.params(),
+        "epochs_run": len(result.epochs),
+        "train_loss": last.loss if last else None,
+        "train_accuracy": last.accuracy if last else None,
+        "val_loss": last.val_loss if last else None,
+        "val_accuracy": last.val_accuracy if last else None,
+        "orch_version": __version__,
+    }
+    for name in TRIALS_SCHEMA.names:
+        if name not in row:
+            row[name] = getattr(result, name)
+    return row
+
+
+def epoch_rows(spec: TrialSpec, result: TrialResult, run_id: str) -> list[dict[str, Any]]:
+    return [
+        {"sweep": spec.sweep, "trial_id": spec.trial_id, "run_id": run_id, **dataclasses.asdict(e)}
+        for e in result.epochs
+    ]

@@ -1,0 +1,154 @@
+"""What one trial is (``TrialSpec``) and what running it produced (``TrialResult``).
+
+These plain dataclasses are the contract between the orchestrator, the trainers and the
+store: the trainer receives a ``TrialSpec`` and returns a ``TrialResult``; the store writes
+``TrialResult`` rows. Pure Python: imports neither TensorFlow nor Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator.config import (
+    SECTIONS,
+    DatasetConfig,
+    ModelConfig,
+    ResourcesConfig,
+    TrainingConfig,
+)
+
+__all__ = ["TRIAL_ID_VERSION", "TrialStatus", "TrialSpec", "EpochRecord", "TrialResult", "trial_id_for"]
+
+# Bump when a code change alters what a given config computes (e.g. a different default
+# initialiser): old results then no longer count as "already run".
+TRIAL_ID_VERSION = 1
+
+# Fields that say where or how a trial runs, not what it computes.
+_NOT_IDENTITY = {"dataset": {"data_dir"}}
+
+
+class TrialStatus(str, enum.Enum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    def is_final(self) -> bool:
+        """A final result is kept; a re-run of the sweep skips it. Failed trials run again."""
+        return self is TrialStatus.COMPLETED
+
+
+def _identity(section: str, config: Any) -> dict[str, Any]:
+    values = dataclasses.asdict(config)
+    for key in _NOT_IDENTITY.get(section, ()):
+        values.pop(key)
+    return values
+
+
+def trial_id_for(dataset: DatasetConfig, model: ModelConfig, training: TrainingConfig) -> str:
+    """Content hash of everything that determines a trial's result (resources excluded:
+    the same trial on other hardware is the same experiment)."""
+    identity = {
+        "version": TRIAL_ID_VERSION,
+        "dataset": _identity("dataset", dataset),
+        "model": _identity("model", model),
+        "training": _identity("training", training),
+    }
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    sweep: str
+    trial_id: str
+    dataset: DatasetConfig
+    model: ModelConfig
+    training: TrainingConfig
+    resources: ResourcesConfig
+    # The grid point this trial is, as dotted field -> value (empty for a single config).
+    point: dict[str, Any] = field(default_factory=dict)
+
+    def params(self) -> dict[str, Any]:
+        """Every identity field as a flat column -> value mapping (columns are unique leaf names)."""
+        flat: dict[str, Any] = {}
+        for section in ("dataset", "model", "training"):
+            for key, value in _identity(section, getattr(self, section)).items():
+                flat[param_column(section, key)] = value
+        return flat
+
+    @property
+    def label(self) -> str:
+        """Short human name: the swept values, then the seed."""
+        parts = [f"{path.split('.')[-1]}={value}" for path, value in self.point.items()]
+        parts.append(f"seed={self.training.seed}")
+        return " ".join(parts)
+
+
+def param_column(section: str, key: str) -> str:
+    """Column name of a config field in the results tables: the leaf name, except the
+    sections' ``name`` fields, which become ``dataset`` and ``model``."""
+    return section if key == "name" else key
+
+
+def _check_columns_unique() -> None:
+    seen: dict[str, str] = {}
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            column = param_column(section, f.name)
+            if column in seen:
+                raise RuntimeError(f"config fields {seen[column]} and {section}.{f.name} share column {column!r}")
+            seen[column] = f"{section}.{f.name}"
+
+
+_check_columns_unique()
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 1-based
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class TrialResult:
+    """Everything one run of a trial produced. Times are seconds; timestamps are UTC."""
+
+    trial_id: str
+    status: TrialStatus
+    started_at: datetime
+    ended_at: datetime
+    error: str | None = None
+    epochs: list[EpochRecord] = field(default_factory=list)
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    param_count: int | None = None
+    global_batch_size: int | None = None
+    # Timings
+    data_seconds: float | None = None  # building the input pipeline from arrays in memory
+    build_seconds: float | None = None  # model + optimizer construction
+    first_epoch_seconds: float | None = None  # includes tracing
+    steady_epoch_seconds: float | None = None  # mean of epochs after the first
+    eval_seconds: float | None = None
+    train_seconds: float | None = None  # all epochs
+    total_seconds: float | None = None  # whole trial, in the trainer
+    images_per_second: float | None = None  # training images/s over steady epochs (first if only one)
+    # Where it ran
+    host: str = ""
+    device_kind: str = ""  # "GPU" or "CPU"
+    device_count: int = 0  # replicas in the strategy
+    tensorflow_version: str = ""
+    keras_version: str = ""
+    attempts: int = 1  # set by the executor: runs including retries
+
+    @property
+    def final_epoch(self) -> EpochRecord | None:
+        return self.epochs[-1] if self.epochs else None

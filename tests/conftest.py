@@ -1,0 +1,41 @@
+"""Shared test helpers. Data fixtures skip with a reason when the files are absent."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import parse_experiment
+from orchestrator.sweep import expand_sweep
+from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    path = Path(os.environ.get("ORCH_TEST_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
+    if not (path / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"full MNIST not found at {path} (set ORCH_TEST_MNIST_DIR)")
+    return path
+
+
+def grid_specs(**sweep) -> list[TrialSpec]:
+    """Specs of a small experiment; keyword args become the sweep section."""
+    return expand_sweep(parse_experiment({"name": "t", "sweep": sweep}))
+
+
+def finished(spec: TrialSpec, test_accuracy: float = 0.9, epochs: int = 2, status=TrialStatus.COMPLETED,
+             ended_offset: float = 0.0) -> TrialResult:
+    """A hand-written result for store/query tests (no training involved)."""
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=ended_offset)
+    records = [EpochRecord(e, 1.0 / e, 0.5 + e / 10, 1.1 / e, 0.45 + e / 10, 2.0) for e in range(1, epochs + 1)]
+    return TrialResult(
+        trial_id=spec.trial_id, status=status, started_at=start, ended_at=start + timedelta(seconds=10),
+        epochs=records, test_loss=0.1, test_accuracy=test_accuracy, param_count=61706, global_batch_size=128,
+        train_seconds=4.0, total_seconds=5.0, host="h", device_kind="CPU", device_count=1,
+        error=None if status is TrialStatus.COMPLETED else "boom",
+    )
