@@ -1,0 +1,58 @@
+"""The hands of ``orch``: datasets, models, distribution strategy and the training loop.
+
+Importing this package does not import TensorFlow: the dataset names are plain imports
+(numpy only), and the TensorFlow-heavy names (``run_trial``, ``configure_process``,
+``build_model``, ...) are loaded on first access through the module ``__getattr__``, so a
+process that only needs the datasets never pays the ~2 s TensorFlow import.
+Never imports Ray.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from trainers.datasets import DatasetArrays, DatasetError, load_dataset
+
+if TYPE_CHECKING:
+    from trainers.devices import DeviceInfo, configure_process, make_strategy
+    from trainers.keras_trainer import global_batch_size, run_trial
+    from trainers.models import build_model
+    from trainers.optimizers import build_optimizer
+
+__all__ = [
+    "DatasetArrays",
+    "DatasetError",
+    "load_dataset",
+    "DeviceInfo",
+    "configure_process",
+    "make_strategy",
+    "build_model",
+    "build_optimizer",
+    "global_batch_size",
+    "run_trial",
+]
+
+# Lazily imported name -> module that defines it.
+_LAZY = {
+    "DeviceInfo": "trainers.devices",
+    "configure_process": "trainers.devices",
+    "make_strategy": "trainers.devices",
+    "build_model": "trainers.models",
+    "build_optimizer": "trainers.optimizers",
+    "global_batch_size": "trainers.keras_trainer",
+    "run_trial": "trainers.keras_trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trainers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
