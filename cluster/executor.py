@@ -1,0 +1,178 @@
+"""The one place with Ray side effects: runs planned trials on trainer actors and hands
+every result to the store, which only this driver process writes.
+
+Contract (every executor keeps it): each spec passed to :meth:`RayExecutor.execute` ends up
+stored exactly once, COMPLETED or FAILED, unless the driver itself is interrupted, in which
+case every trial already finished is stored and the rest can be run by calling again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError, WorkerCrashedError
+from ray.util.queue import Empty, Queue
+
+from cluster.actor import TrainerActor
+from orchestrator.config import DatasetConfig
+from orchestrator.errors import InputError
+from orchestrator.progress import SweepProgress
+from orchestrator.scheduler import FailureAction, FailureKind, decide_on_failure, trainer_count
+from orchestrator.store import ResultsStore
+from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
+
+__all__ = ["RayExecutor", "ExecutionSummary"]
+
+_TRAINER_DIED = (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError)
+
+
+@dataclass
+class ExecutionSummary:
+    completed: int = 0
+    failed: int = 0
+    retries: int = 0
+    trainers: int = 0
+    wall_seconds: float = 0.0
+
+
+@ray.remote(num_cpus=1, num_returns=2)
+def _load_dataset(config: DatasetConfig) -> tuple[dict[str, Any], Any]:
+    # Runs in a Ray worker: the driver never imports `trainers` (DESIGN.md dependency rule).
+    from trainers.datasets import load_dataset
+
+    data = load_dataset(config)
+    return {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)}, data
+
+
+def _dataset_key(config: DatasetConfig) -> str:
+    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+
+
+@dataclass
+class _Running:
+    spec: TrialSpec
+    actor: Any
+    attempt: int
+
+
+class RayExecutor:
+    """Runs trials on long-lived trainer actors of the Ray cluster this process is connected to."""
+
+    def __init__(self, poll_seconds: float = 0.25) -> None:
+        self._poll = poll_seconds
+
+    def execute(self, specs: list[TrialSpec], store: ResultsStore, progress: SweepProgress, skipped: int = 0) -> ExecutionSummary:
+        t0 = time.monotonic()
+        summary = ExecutionSummary()
+        if not specs:
+            return summary
+        datasets = self._put_datasets(specs)
+        resources = specs[0].resources
+        cluster = ray.cluster_resources()
+        n = trainer_count(
+            cluster_cpus=cluster.get("CPU", 0),
+            cluster_gpus=cluster.get("GPU", 0),
+            replicas=resources.replicas,
+            cpus_per_trainer=resources.cpus_per_trainer,
+            requested=resources.trainers,
+            trials=len(specs),
+        )
+        use_gpus = cluster.get("GPU", 0) >= 1
+        events = Queue(actor_options={"num_cpus": 0})
+        actor_options = dict(
+            num_cpus=resources.cpus_per_trainer,
+            num_gpus=resources.replicas if use_gpus else 0,
+        )
+
+        def new_actor() -> Any:
+            return TrainerActor.options(**actor_options).remote(
+                replicas=resources.replicas, threads=resources.cpus_per_trainer, events=events
+            )
+
+        idle = [new_actor() for _ in range(n)]
+        summary.trainers = n
+        progress.start(specs[0].sweep, to_run=len(specs), skipped=skipped, trainers=n)
+        pending = [(spec, 1) for spec in specs]
+        pending.reverse()  # pop() from the end keeps sweep order
+        running: dict[ray.ObjectRef, _Running] = {}
+        by_id = {s.trial_id: s for s in specs}
+        try:
+            while pending or running:
+                while idle and pending:
+                    spec, attempt = pending.pop()
+                    actor = idle.pop()
+                    key = _dataset_key(spec.dataset)
+                    ref = actor.run_trial.remote(spec, key, [datasets[key]])
+                    running[ref] = _Running(spec, actor, attempt)
+                    progress.trial_started(spec, attempt)
+                done, _ = ray.wait(list(running), num_returns=1, timeout=self._poll)
+                self._drain_events(events, by_id, progress)
+                for ref in done:
+                    job = running.pop(ref)
+                    result, crashed = self._collect(ref, job)
+                    if crashed:
+                        # The process is gone: replace it so the sweep keeps its width.
+                        ray.kill(job.actor, no_restart=True)
+                        idle.append(new_actor())
+                        action = decide_on_failure(FailureKind.CRASH, job.attempt, resources.max_retries)
+                        if action is FailureAction.RETRY:
+                            summary.retries += 1
+                            pending.append((job.spec, job.attempt + 1))
+                            progress.trial_finished(job.spec, result, retrying=True)
+                            continue
+                    else:
+                        idle.append(job.actor)
+                    result.attempts = job.attempt
+                    self._drain_events(events, by_id, progress)
+                    store.append(job.spec, result)
+                    if result.status is TrialStatus.COMPLETED:
+                        summary.completed += 1
+                    else:
+                        summary.failed += 1
+                    progress.trial_finished(job.spec, result, retrying=False)
+        finally:
+            progress.close()
+            for ref in running:
+                ray.cancel(ref, force=True)
+        summary.wall_seconds = time.monotonic() - t0
+        return summary
+
+    def _put_datasets(self, specs: list[TrialSpec]) -> dict[str, ray.ObjectRef]:
+        """Load each distinct dataset once, in a worker, into the object store. Bad or
+        missing data fails here, before any trial launches."""
+        configs = {_dataset_key(s.dataset): s.dataset for s in specs}
+        refs = {}
+        for key, config in configs.items():
+            summary_ref, arrays_ref = _load_dataset.remote(config)
+            try:
+                # Only the small summary comes to the driver; the arrays stay in the store.
+                ray.get(summary_ref)
+            except RayTaskError as e:
+                cause = e.cause if e.cause is not None else e
+                raise InputError(f"dataset {config.name!r}: {cause}") from e
+            refs[key] = arrays_ref
+        return refs
+
+    @staticmethod
+    def _collect(ref: ray.ObjectRef, job: _Running) -> tuple[TrialResult, bool]:
+        try:
+            return ray.get(ref), False
+        except _TRAINER_DIED as e:
+            now = datetime.now(timezone.utc)
+            message = f"trainer process died: {type(e).__name__}: {str(e).splitlines()[0]}"
+            return TrialResult(job.spec.trial_id, TrialStatus.FAILED, now, now, error=message), True
+
+    @staticmethod
+    def _drain_events(events: Queue, by_id: dict[str, TrialSpec], progress: SweepProgress) -> None:
+        while True:
+            try:
+                trial_id, record = events.get_nowait()
+            except Empty:
+                return
+            progress.epoch_done(by_id[trial_id], record)
