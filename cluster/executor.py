@@ -21,7 +21,7 @@ from ray.util.queue import Empty, Queue
 
 from cluster.actor import TrainerActor
 from orchestrator.config import DatasetConfig
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import SweepProgress
 from orchestrator.scheduler import FailureAction, FailureKind, decide_on_failure, trainer_count
 from orchestrator.store import ResultsStore
@@ -54,6 +54,41 @@ def _dataset_key(config: DatasetConfig) -> str:
     return json.dumps(dataclasses.asdict(config), sort_keys=True)
 
 
+def _check_fits(cpus: int, gpus: int, cluster: dict[str, float]) -> None:
+    """A trainer that asks for more than the cluster has would wait forever for a place."""
+    have_cpus, have_gpus = cluster.get("CPU", 0), cluster.get("GPU", 0)
+    if cpus > have_cpus:
+        raise InputError(
+            f"resources.cpus_per_trainer={cpus} but the Ray cluster has {have_cpus:g} CPUs; "
+            f"set it to {max(int(have_cpus), 1)} or less"
+        )
+    if gpus > have_gpus:
+        raise InputError(
+            f"resources.replicas={gpus} GPUs per trial but the Ray cluster has {have_gpus:g} GPUs; "
+            f"set it to {int(have_gpus)} or less"
+        )
+
+
+def _wait_until_ready(actors: list[Any]) -> None:
+    """Block until every new trainer has imported TensorFlow and configured its devices.
+    A trainer that cannot start (broken install, too few GPUs) would fail every trial the
+    same way: stop the sweep with that reason instead of retrying."""
+    try:
+        ray.get([a.describe.remote() for a in actors])
+    except _TRAINER_DIED as e:
+        raise SweepAborted(
+            f"trainer actors cannot start: {_root_cause(e)}; check that orch and TensorFlow are "
+            "installed on every node (pip install tf-orchestrator) and that resources: fits the cluster"
+        ) from e
+
+
+def _root_cause(error: BaseException) -> str:
+    """The line that names the innermost exception: Ray's errors end with the wrapped
+    traceback, whose last line is 'Type: message'."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 @dataclass
 class _Running:
     spec: TrialSpec
@@ -84,18 +119,24 @@ class RayExecutor:
             trials=len(specs),
         )
         use_gpus = cluster.get("GPU", 0) >= 1
+        _check_fits(resources.cpus_per_trainer, resources.replicas if use_gpus else 0, cluster)
         events = Queue(actor_options={"num_cpus": 0})
         actor_options = dict(
             num_cpus=resources.cpus_per_trainer,
             num_gpus=resources.replicas if use_gpus else 0,
         )
 
-        def new_actor() -> Any:
-            return TrainerActor.options(**actor_options).remote(
-                replicas=resources.replicas, threads=resources.cpus_per_trainer, events=events
-            )
+        def start_trainers(count: int) -> list[Any]:
+            actors = [
+                TrainerActor.options(**actor_options).remote(
+                    replicas=resources.replicas, threads=resources.cpus_per_trainer, events=events
+                )
+                for _ in range(count)
+            ]
+            _wait_until_ready(actors)
+            return actors
 
-        idle = [new_actor() for _ in range(n)]
+        idle = start_trainers(n)
         summary.trainers = n
         progress.start(specs[0].sweep, to_run=len(specs), skipped=skipped, trainers=n)
         pending = [(spec, 1) for spec in specs]
@@ -119,7 +160,7 @@ class RayExecutor:
                     if crashed:
                         # The process is gone: replace it so the sweep keeps its width.
                         ray.kill(job.actor, no_restart=True)
-                        idle.append(new_actor())
+                        idle.extend(start_trainers(1))
                         action = decide_on_failure(FailureKind.CRASH, job.attempt, resources.max_retries)
                         if action is FailureAction.RETRY:
                             summary.retries += 1
@@ -137,9 +178,9 @@ class RayExecutor:
                         summary.failed += 1
                     progress.trial_finished(job.spec, result, retrying=False)
         finally:
+            # Trials still running when the driver stops (Ctrl-C) are not stored; the actors
+            # die with the driver's Ray session, and the next run picks those trials up.
             progress.close()
-            for ref in running:
-                ray.cancel(ref, force=True)
         summary.wall_seconds = time.monotonic() - t0
         return summary
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator.config import load_experiment
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import progress_for
 from orchestrator.report import FORMATS, render
 from orchestrator.results import result_rows
@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as e:
         print(f"orch {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except SweepAborted as e:
+        print(f"orch {args.command}: sweep stopped: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             f"\norch {args.command}: interrupted; finished trials are stored. "

@@ -11,3 +11,8 @@ class InputError(Exception):
     The message is one line naming the problem and the fix; the CLI prints it and exits 2
     before any trial launches.
     """
+
+
+class SweepAborted(Exception):
+    """The sweep cannot go on (e.g. trainers cannot start). Finished trials stay stored;
+    the message is one line saying why and what to do. The CLI exits 1."""

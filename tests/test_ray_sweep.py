@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from cluster import ray_session  # noqa: E402
 from cluster.actor import TrainerActor  # noqa: E402
 from orchestrator.cli import main  # noqa: E402
 from orchestrator.config import load_experiment, parse_experiment  # noqa: E402
+from orchestrator.errors import InputError  # noqa: E402
+from orchestrator.progress import SweepProgress  # noqa: E402
 from orchestrator.runner import run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
@@ -105,3 +109,59 @@ def test_full_mnist_trial_through_ray(fresh_ray, tmp_path, mnist_dir):
     (row,) = store.read_trials().to_pylist()
     assert row["test_accuracy"] > 0.85
     assert row["global_batch_size"] == 1024
+
+
+class _KillFirstTrainer(SweepProgress):
+    """Progress hook that SIGKILLs the trainer process running the first epoch it hears of."""
+
+    def __init__(self) -> None:
+        self.killed: list[int] = []
+
+    def epoch_done(self, spec, record) -> None:
+        if self.killed:
+            return
+        for pid in _trainer_pids(busy=True):
+            os.kill(pid, signal.SIGKILL)
+            self.killed.append(pid)
+            return
+
+
+def _trainer_pids(busy: bool) -> list[int]:
+    """Ray titles an actor process ``ray::_Trainer.run_trial`` while it runs a trial."""
+    title = "ray::_Trainer.run_trial" if busy else "ray::_Trainer"
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if cmdline.startswith(title):
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds trainer processes through /proc (Linux)")
+def test_trainer_killed_mid_trial_is_retried_and_every_trial_stored_once(fresh_ray, tmp_path):
+    experiment = parse_experiment(
+        {"name": "crash", "training": {"epochs": 3, "batch_size": 256}, "sweep": {"seeds": [0, 1, 2]}}
+    )
+    store = ParquetResultsStore(str(tmp_path))
+    killer = _KillFirstTrainer()
+    with ray_session():
+        summary = run_experiment(experiment, store, progress=killer)
+    assert len(killer.killed) == 1
+    assert (summary.completed, summary.failed, summary.retries) == (3, 0, 1)
+    rows = store.read_trials("crash").to_pylist()
+    assert sorted(r["trial_id"] for r in rows) == sorted({r["trial_id"] for r in rows})  # once each
+    assert len(rows) == 3
+    assert sorted(r["attempts"] for r in rows) == [1, 1, 2]  # the killed trial ran twice
+    assert all(r["epochs_run"] == 3 for r in rows)
+
+
+def test_resources_the_cluster_cannot_give_are_refused_not_waited_for(fresh_ray, tmp_path):
+    experiment = parse_experiment({"name": "big", "resources": {"cpus_per_trainer": 3}})
+    store = ParquetResultsStore(str(tmp_path))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with pytest.raises(InputError, match="cpus_per_trainer=3 but the Ray cluster has 2 CPUs"):
+        run_experiment(experiment, store)
+    assert store.read_trials().num_rows == 0
