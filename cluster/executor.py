@@ -41,7 +41,9 @@ class ExecutionSummary:
     wall_seconds: float = 0.0
 
 
-@ray.remote(num_cpus=1, num_returns=2)
+# num_cpus=0: the trainers, started at the same time, hold every CPU for the whole sweep;
+# this short task must not wait for one of them.
+@ray.remote(num_cpus=0, num_returns=2)
 def _load_dataset(config: DatasetConfig) -> tuple[dict[str, Any], Any]:
     # Runs in a Ray worker: the driver never imports `trainers` (DESIGN.md dependency rule).
     from trainers.datasets import load_dataset
@@ -107,7 +109,6 @@ class RayExecutor:
         summary = ExecutionSummary()
         if not specs:
             return summary
-        datasets = self._put_datasets(specs)
         resources = specs[0].resources
         cluster = ray.cluster_resources()
         n = trainer_count(
@@ -126,17 +127,18 @@ class RayExecutor:
             num_gpus=resources.replicas if use_gpus else 0,
         )
 
-        def start_trainers(count: int) -> list[Any]:
-            actors = [
+        def launch_trainers(count: int) -> list[Any]:
+            return [
                 TrainerActor.options(**actor_options).remote(
                     replicas=resources.replicas, threads=resources.cpus_per_trainer, events=events
                 )
                 for _ in range(count)
             ]
-            _wait_until_ready(actors)
-            return actors
 
-        idle = start_trainers(n)
+        idle = launch_trainers(n)
+        # Trainers import TensorFlow (seconds) while the datasets load.
+        datasets = self._put_datasets(specs)
+        _wait_until_ready(idle)
         summary.trainers = n
         progress.start(specs[0].sweep, to_run=len(specs), skipped=skipped, trainers=n)
         pending = [(spec, 1) for spec in specs]
@@ -160,7 +162,9 @@ class RayExecutor:
                     if crashed:
                         # The process is gone: replace it so the sweep keeps its width.
                         ray.kill(job.actor, no_restart=True)
-                        idle.extend(start_trainers(1))
+                        replacement = launch_trainers(1)
+                        _wait_until_ready(replacement)
+                        idle.extend(replacement)
                         action = decide_on_failure(FailureKind.CRASH, job.attempt, resources.max_retries)
                         if action is FailureAction.RETRY:
                             summary.retries += 1

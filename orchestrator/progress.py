@@ -78,7 +78,7 @@ class LiveProgress(SweepProgress):
 
         self._progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
+            BarColumn(bar_width=16),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
@@ -95,13 +95,13 @@ class LiveProgress(SweepProgress):
     def trial_started(self, spec: TrialSpec, attempt: int) -> None:
         again = f" (attempt {attempt})" if attempt > 1 else ""
         self._running[spec.trial_id] = self._progress.add_task(
-            f"  {spec.label}{again}", total=spec.training.epochs, info="epoch 0"
+            f"  {_short_label(spec)}{again}", total=spec.training.epochs, info=""
         )
 
     def epoch_done(self, spec: TrialSpec, record: EpochRecord) -> None:
         task = self._running.get(spec.trial_id)
         if task is not None:
-            self._progress.update(task, completed=record.epoch, info=f"val_acc {record.val_accuracy:.4f}")
+            self._progress.update(task, completed=record.epoch, info=f"val_acc {record.val_accuracy:.3f}")
 
     def trial_finished(self, spec: TrialSpec, result: TrialResult, retrying: bool) -> None:
         task = self._running.pop(spec.trial_id, None)
@@ -115,6 +115,12 @@ class LiveProgress(SweepProgress):
 
     def close(self) -> None:
         self._progress.stop()
+
+
+def _short_label(spec: TrialSpec, width: int = 34) -> str:
+    """Values only ("adam 0.001 relu s0"): the live view must fit an 80-column terminal."""
+    text = " ".join([*(str(v) for v in spec.point.values()), f"s{spec.training.seed}"])
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def progress_for(stream: TextIO = sys.stderr) -> SweepProgress:
