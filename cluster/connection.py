@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Iterator
 
 import ray
@@ -29,6 +30,8 @@ def ray_session(address: str | None = None) -> Iterator[None]:
     # Usage stats would try to reach the internet at start-up.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+    if address is not None:
+        _check_reachable(address)
     try:
         if address is None:
             ray.init(include_dashboard=False, **quiet)
@@ -36,10 +39,25 @@ def ray_session(address: str | None = None) -> Iterator[None]:
             ray.init(address=address, **quiet)
     except ConnectionError as e:
         raise InputError(
-            f"cannot reach a Ray cluster at {address!r} ({e}); start one with `ray start --head` "
+            f"cannot connect to the Ray cluster at {address!r} ({e}); on a node of the cluster use "
+            "--address auto (Ray's token authentication needs the cluster's token), "
             "or leave out --address to run on this machine"
         ) from e
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds on a mistyped HOST:PORT; Ray itself retries for a minute or more."""
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise InputError(
+            f"no Ray cluster answers at {address} ({e.strerror or e}); check --address "
+            "(HOST:PORT of the head node, default port 6379) or start one with `ray start --head`"
+        ) from e

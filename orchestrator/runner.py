@@ -37,7 +37,6 @@ def run_experiment(
     unless ``address`` names a cluster) and store each result as it finishes."""
     specs = expand_sweep(experiment)
     plan = plan_sweep(specs, store.finished_trial_ids(experiment.name), rerun=rerun)
-    store.save_config(experiment)
     progress = progress or SweepProgress()
     if not plan.to_run:
         progress.start(experiment.name, to_run=0, skipped=len(plan.skipped), trainers=0)
@@ -48,6 +47,7 @@ def run_experiment(
     from cluster import RayExecutor, ray_session
 
     with ray_session(address):
+        store.save_config(experiment)  # only once the cluster is there: nothing for a run that never ran
         done = RayExecutor().execute(plan.to_run, store, progress, skipped=len(plan.skipped))
     return RunSummary(
         sweep=experiment.name,

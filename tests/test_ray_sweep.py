@@ -165,3 +165,11 @@ def test_resources_the_cluster_cannot_give_are_refused_not_waited_for(fresh_ray,
     with pytest.raises(InputError, match="cpus_per_trainer=3 but the Ray cluster has 2 CPUs"):
         run_experiment(experiment, store)
     assert store.read_trials().num_rows == 0
+
+
+def test_unreachable_address_fails_fast_and_writes_nothing(fresh_ray, tmp_path, capsys):
+    store_dir = tmp_path / "store"
+    argv = ["run", str(REPO / "configs" / "quickstart.yaml"), "--address", "127.0.0.1:1", "--store", str(store_dir)]
+    assert main(argv) == 2
+    assert "no Ray cluster answers at 127.0.0.1:1" in capsys.readouterr().err
+    assert not store_dir.exists()
