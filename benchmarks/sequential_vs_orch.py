@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from orchestrator.store import ParquetResultsStore  # noqa: E402
 
 # The baseline, as a user writes it: a loop over the grid in one Keras process.
 PLAIN_KERAS = r"""
@@ -101,18 +103,20 @@ def main() -> None:
             "--set", f"training.epochs={args.epochs}", "--set", f"dataset.data_dir={args.data_dir}",
         ]
         orch_wall, _ = timed(orch_cmd)
-        _, rows_json = timed([sys.executable, "-m", "orchestrator.cli", "results", "lenet5-grid",
-                              "--store", store, "--format", "json", "--all-params"])
-    rows = json.loads(rows_json)
-    if len(rows) != 16 or any(r["status"] != "completed" for r in rows):
-        sys.exit(f"orch stored {len(rows)} rows, expected 16 completed")
+        # Raw rows, not `orch results` (which shows the latest run per trial): every trial
+        # must be stored exactly once.
+        rows = ParquetResultsStore(store).read_trials("lenet5-grid").to_pylist()
+    ids = [r["trial_id"] for r in rows]
+    if len(ids) != 16 or len(set(ids)) != 16 or any(r["status"] != "completed" for r in rows):
+        sys.exit(f"orch stored {len(ids)} rows for {len(set(ids))} trials, expected 16 completed, once each")
 
     best_plain = max(plain, key=lambda r: r["test_accuracy"])
-    best_orch = rows[0]
+    best_orch = max(rows, key=lambda r: r["test_accuracy"])
     print()
     print(f"{'run':<28}{'wall s':>9}{'trials':>8}{'best test acc':>15}")
     print(f"{'plain Keras, sequential':<28}{plain_wall:>9.1f}{len(plain):>8}{best_plain['test_accuracy']:>15.4f}")
     print(f"{'orch run (local Ray)':<28}{orch_wall:>9.1f}{len(rows):>8}{best_orch['test_accuracy']:>15.4f}")
+    print(f"\norch stored {len(rows)} rows for {len(set(ids))} distinct trials, all completed")
     print(f"\nratio orch / plain = {orch_wall / plain_wall:.2f}x  (target <= 1.00x)")
 
 
