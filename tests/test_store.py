@@ -131,3 +131,13 @@ def test_store_path_that_is_a_file_is_rejected(tmp_path):
     path.write_text("x")
     with pytest.raises(StoreError, match="is a file, not a directory"):
         ParquetResultsStore(str(path))
+
+
+def test_filesystem_uris_are_accepted(tmp_path):
+    store = ParquetResultsStore(f"file://{tmp_path}/via-uri")
+    (a,) = grid_specs()
+    store.append(a, finished(a))
+    assert (tmp_path / "via-uri" / "trials" / "t").is_dir()
+    assert ParquetResultsStore(str(tmp_path / "via-uri")).read_trials("t").num_rows == 1
+    with pytest.raises(StoreError, match="cannot open"):
+        ParquetResultsStore("nosuchscheme://bucket/x")
