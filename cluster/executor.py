@@ -23,7 +23,7 @@ from cluster.actor import TrainerActor
 from orchestrator.config import DatasetConfig
 from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import SweepProgress
-from orchestrator.scheduler import FailureAction, FailureKind, decide_on_failure, trainer_count
+from orchestrator.scheduler import FailureAction, decide_after_crash, trainer_count
 from orchestrator.store import ResultsStore
 from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
 
@@ -165,7 +165,7 @@ class RayExecutor:
                         replacement = launch_trainers(1)
                         _wait_until_ready(replacement)
                         idle.extend(replacement)
-                        action = decide_on_failure(FailureKind.CRASH, job.attempt, resources.max_retries)
+                        action = decide_after_crash(job.attempt, resources.max_retries)
                         if action is FailureAction.RETRY:
                             summary.retries += 1
                             pending.append((job.spec, job.attempt + 1))

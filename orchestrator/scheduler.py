@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from orchestrator.trial import TrialSpec
 
-__all__ = ["SweepPlan", "plan_sweep", "FailureKind", "FailureAction", "decide_on_failure", "trainer_count"]
+__all__ = ["SweepPlan", "plan_sweep", "FailureAction", "decide_after_crash", "trainer_count"]
 
 
 @dataclass(frozen=True)
@@ -28,25 +28,21 @@ def plan_sweep(specs: list[TrialSpec], finished_ids: set[str], rerun: bool = Fal
     return SweepPlan(to_run=to_run, skipped=skipped)
 
 
-class FailureKind(enum.Enum):
-    # The trainer process died (killed, out of memory, node lost): the trial may well
-    # succeed elsewhere.
-    CRASH = "crash"
-    # The trial raised inside a healthy trainer (bad shape, invalid argument): running it
-    # again gives the same error.
-    ERROR = "error"
-
-
 class FailureAction(enum.Enum):
     RETRY = "retry"
     FAIL = "fail"  # store the trial as failed with its message; the sweep goes on
 
 
-def decide_on_failure(kind: FailureKind, attempts: int, max_retries: int) -> FailureAction:
-    """``attempts`` counts runs so far, the failed one included."""
-    if kind is FailureKind.CRASH and attempts <= max_retries:
-        return FailureAction.RETRY
-    return FailureAction.FAIL
+def decide_after_crash(attempts: int, max_retries: int) -> FailureAction:
+    """The trainer process died under a trial (killed, out of memory, node lost): the trial
+    may well succeed elsewhere, so it runs again, up to ``max_retries`` times.
+    ``attempts`` counts runs so far, the failed one included.
+
+    An error raised *inside* a healthy trainer (bad shape, invalid argument) is never
+    retried: running it again gives the same error, so the trainer returns it as a FAILED
+    result directly.
+    """
+    return FailureAction.RETRY if attempts <= max_retries else FailureAction.FAIL
 
 
 def trainer_count(

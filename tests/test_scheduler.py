@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.scheduler import FailureAction, FailureKind, decide_on_failure, plan_sweep, trainer_count
+from orchestrator.scheduler import FailureAction, decide_after_crash, plan_sweep, trainer_count
 from tests.conftest import grid_specs
 
 pytestmark = pytest.mark.unit
@@ -16,11 +16,11 @@ def test_plan_skips_finished_trials_unless_rerun():
     assert plan_sweep(specs, {specs[1].trial_id}, rerun=True).to_run == specs
 
 
-def test_crashes_retry_up_to_the_limit_and_errors_never_do():
-    assert decide_on_failure(FailureKind.CRASH, attempts=1, max_retries=2) is FailureAction.RETRY
-    assert decide_on_failure(FailureKind.CRASH, attempts=2, max_retries=2) is FailureAction.RETRY
-    assert decide_on_failure(FailureKind.CRASH, attempts=3, max_retries=2) is FailureAction.FAIL
-    assert decide_on_failure(FailureKind.ERROR, attempts=1, max_retries=5) is FailureAction.FAIL
+def test_crashes_retry_up_to_the_limit():
+    assert decide_after_crash(attempts=1, max_retries=2) is FailureAction.RETRY
+    assert decide_after_crash(attempts=2, max_retries=2) is FailureAction.RETRY
+    assert decide_after_crash(attempts=3, max_retries=2) is FailureAction.FAIL
+    assert decide_after_crash(attempts=1, max_retries=0) is FailureAction.FAIL
 
 
 @pytest.mark.parametrize(
