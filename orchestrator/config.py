@@ -28,7 +28,9 @@ __all__ = [
     "ModelConfig",
     "TrainingConfig",
     "ResourcesConfig",
+    "OutputsConfig",
     "SweepConfig",
+    "MODEL_PARAMS",
     "Experiment",
     "SECTIONS",
     "load_experiment",
@@ -42,11 +44,35 @@ class ConfigError(InputError, ValueError):
     """Bad experiment input. The message names the key, what was expected and how to fix it."""
 
 
-DatasetName = Literal["mnist", "mnist_sample"]
-ModelName = Literal["lenet5"]
+DatasetName = Literal["mnist", "fashion_mnist", "notmnist", "mnist_sample"]
+ModelName = Literal[
+    "lenet5",  # conv6@5x5 same - pool - conv16@5x5 valid - pool - FC120 - FC84 - FC10 (61,706 params)
+    "lenet5_wide",  # conv32@5x5 same - maxpool - conv64@5x5 same - maxpool - FC512 (dropout) - FC10
+    "one_conv",  # convF@KxK same - maxpool2 - dropout - FC10
+    "stride_conv",  # 2x conv16@5x5 stride 2 same - FC64 - FC10
+    "stride_conv_maxpool",  # 2x (conv16@5x5 same - maxpool2) - FC64 - FC10
+    "lenet5_avgpool",  # conv5x5 valid - avgpool - conv5x5 valid - avgpool - FC - FC (dropout) - FC
+    "keras_lenet",  # 2x (conv, conv, maxpool, dropout) - dense (dropout) - output
+    "conv_pool_relu",  # conv6@5x5 - maxpool - relu - conv16@5x5 - maxpool - relu - FC128 - FC10, same padding
+]
 Activation = Literal["sigmoid", "relu", "tanh"]
 OptimizerName = Literal["sgd", "adam", "rmsprop"]
 BatchScope = Literal["global", "per_replica"]
+Schedule = Literal["constant", "exponential", "step"]
+Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
+
+# The architecture parameters each model has (beyond name and activation, which all have).
+# Setting one a model does not have is a config error. Defaults live in trainers/models.py.
+MODEL_PARAMS: dict[str, frozenset[str]] = {
+    "lenet5": frozenset({"pooling", "dropout", "initializer", "init_stddev", "bias_init"}),
+    "lenet5_wide": frozenset({"filters", "kernel_size", "hidden_units", "dropout", "initializer", "init_stddev", "bias_init"}),
+    "one_conv": frozenset({"filters", "kernel_size", "dropout", "initializer", "init_stddev", "bias_init"}),
+    "stride_conv": frozenset({"filters", "kernel_size", "hidden_units", "initializer", "init_stddev", "bias_init"}),
+    "stride_conv_maxpool": frozenset({"filters", "kernel_size", "hidden_units", "initializer", "init_stddev", "bias_init"}),
+    "lenet5_avgpool": frozenset({"filters", "kernel_size", "hidden_units", "pooling", "dropout", "initializer", "init_stddev", "bias_init"}),
+    "keras_lenet": frozenset({"filters", "kernel_size", "hidden_units", "pool_size", "dropout", "initializer", "init_stddev", "bias_init"}),
+    "conv_pool_relu": frozenset({"filters", "kernel_size", "hidden_units", "padding", "initializer", "init_stddev", "bias_init"}),
+}
 
 
 @dataclass(frozen=True)
@@ -61,12 +87,38 @@ class DatasetConfig:
     # Held out from the *end* of the training images: a fraction (< 1) or a count (>= 1).
     # MNIST's customary 55,000/5,000 split is validation: 5000.
     validation: float = 0.1
+    # For data that comes without a test split (the notMNIST IDX test set alone): held out
+    # from the end as test, fraction or count, before validation is taken. null: the
+    # dataset's own test split.
+    test: float | None = None
+    # Scale pixels to [0, 1]; false feeds raw 0-255 values, as some references did.
+    normalize: bool = True
+    # notMNIST as the course's pickle file: unpickling runs code, so it needs this flag.
+    allow_pickle: bool = False
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """Architecture. ``null`` parameters take the model's own default (the reference's);
+    MODEL_PARAMS lists which parameters each model has."""
+
     name: ModelName = "lenet5"
     activation: Activation = "relu"
+    filters: list[int] | None = None  # per conv layer (keras_lenet: per block)
+    kernel_size: int | None = None
+    hidden_units: list[int] | None = None  # hidden dense layers
+    pooling: Literal["max", "avg"] | None = None
+    padding: Literal["same", "valid"] | None = None
+    # keras_lenet: pooling window (the Keras example's NUM_POOL; its NUM_CONV, the conv
+    # kernel size, is kernel_size here).
+    pool_size: int | None = None
+    # Keras' rate: the fraction *dropped*. TF1 references give keep_prob (0.75 -> 0.25).
+    dropout: float = 0.0
+    # "keras": Keras defaults (Glorot uniform, zero bias). "truncated_normal": weights from a
+    # truncated normal with init_stddev and constant bias_init, as the TF1 references did.
+    initializer: Literal["keras", "truncated_normal"] = "keras"
+    init_stddev: float = 0.1
+    bias_init: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -83,6 +135,24 @@ class TrainingConfig:
     batch_size_scope: BatchScope = "global"
     epochs: int = 1
     seed: int = 0
+    # Weight penalties on the kernels of the chosen layers (added to the loss).
+    l1: float = 0.0
+    l2: float = 0.0
+    regularize: Literal["all", "conv", "dense"] = "all"
+    # Learning rate over time. exponential: lr * decay_rate ** (t / decay_steps), t counted
+    # in decay_unit (optimizer steps or epochs), floored when staircase. step: lr *
+    # decay_rate ** floor(epoch / decay_steps), i.e. drop every decay_steps epochs.
+    lr_schedule: Schedule = "constant"
+    decay_rate: float = 0.95
+    decay_steps: int = 1
+    decay_unit: Literal["step", "epoch"] = "epoch"
+    staircase: bool = False
+    # Clip each gradient's norm (null: no clipping).
+    clipnorm: float | None = None
+    # Stop when the monitored metric has not improved for this many epochs (null: off).
+    early_stopping_patience: int | None = None
+    early_stopping_monitor: Monitor = "val_loss"
+    restore_best_weights: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,6 +174,18 @@ class ResourcesConfig:
 
 
 @dataclass(frozen=True)
+class OutputsConfig:
+    """What trials leave beside their results, under the store. Not part of a trial's identity."""
+
+    # Save a checkpoint every N epochs (0: never); a retried trial resumes from the last one.
+    checkpoint_every: int = 1
+    # Keep the final model in Keras format.
+    save_model: bool = False
+    # Per-trial TensorBoard event files with an HParams summary.
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     # Dotted field path (as in the YAML, e.g. "training.learning_rate") -> list of values.
     grid: dict[str, list[Any]] = field(default_factory=dict)
@@ -116,6 +198,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "training": TrainingConfig,
     "resources": ResourcesConfig,
+    "outputs": OutputsConfig,
 }
 
 
@@ -127,6 +210,7 @@ class Experiment:
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    outputs: OutputsConfig = OutputsConfig()
     sweep: SweepConfig = SweepConfig()
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,6 +379,9 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str) -> Any:
             return float(value)
         if option is str and isinstance(value, str):
             return value
+        if typing.get_origin(option) is list and isinstance(value, list) and value:
+            (item,) = typing.get_args(option)
+            return [coerce_field(item, v, f"{key}[{i}]", origin) for i, v in enumerate(value)]
     expected = " or ".join(_type_name(o) for o in options)
     raise ConfigError(f"{origin}: {key}: expected {expected}, got {type(value).__name__} {value!r}")
 
@@ -303,6 +390,8 @@ _UnionType = type(int | None)
 
 
 def _type_name(option: Any) -> str:
+    if typing.get_origin(option) is list:
+        return f"a non-empty list of {_type_name(typing.get_args(option)[0])}"
     return "null" if option is type(None) else getattr(option, "__name__", str(option))
 
 
@@ -324,10 +413,11 @@ def _parse_sweep(raw: Any, origin: str) -> SweepConfig:
             close = difflib.get_close_matches(str(path), all_fields, n=1)
             hint_text = f"did you mean {close[0]!r}?" if close else "axes are dotted fields such as training.learning_rate"
             raise ConfigError(f"{origin}: sweep.grid: unknown field {path!r}; {hint_text}") from None
-        if path.startswith("resources."):
+        if path.startswith(("resources.", "outputs.")):
+            section = path.split(".")[0]
             raise ConfigError(
-                f"{origin}: sweep.grid: {path!r} is a resource, not an experiment parameter; "
-                "set it once under resources:"
+                f"{origin}: sweep.grid: {path!r} says where or what a trial keeps, not what it "
+                f"computes; set it once under {section}:"
             )
         if path == "training.seed":
             raise ConfigError(f"{origin}: sweep.grid: sweep seeds with sweep.seeds: [0, 1, ...], not the grid")
@@ -372,6 +462,10 @@ def check_experiment(experiment: Experiment, origin: str = "<config>") -> None:
         raise ConfigError(f"{origin}: resources.trainers: must be >= 1 or null (one per core), got {r.trainers}")
     if r.max_retries < 0:
         raise ConfigError(f"{origin}: resources.max_retries: must be >= 0, got {r.max_retries}")
+    if experiment.outputs.checkpoint_every < 0:
+        raise ConfigError(
+            f"{origin}: outputs.checkpoint_every: must be >= 0 (0: no checkpoints), got {experiment.outputs.checkpoint_every}"
+        )
 
 
 def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
@@ -399,5 +493,45 @@ def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
             f"resources.replicas={e.resources.replicas}; use a multiple of {e.resources.replicas} "
             "or batch_size_scope: per_replica"
         )
-    if not (0 < d.validation < 1 or (d.validation >= 1 and float(d.validation).is_integer())):
-        fail(f"dataset.validation: expected a fraction in (0, 1) or a whole count >= 1, got {d.validation}")
+    for key in ("validation", "test"):
+        value = getattr(d, key)
+        if value is not None and not (0 < value < 1 or (value >= 1 and float(value).is_integer())):
+            fail(f"dataset.{key}: expected a fraction in (0, 1) or a whole count >= 1, got {value}")
+    if d.allow_pickle and d.name != "notmnist":
+        fail("dataset.allow_pickle: only notmnist reads a pickle; remove it")
+    _check_model(e.model, fail)
+    for key in ("l1", "l2"):
+        if getattr(t, key) < 0:
+            fail(f"training.{key}: must be >= 0, got {getattr(t, key)}")
+    if not 0 < t.decay_rate <= 1:
+        fail(f"training.decay_rate: must be in (0, 1], got {t.decay_rate}")
+    if t.decay_steps < 1:
+        fail(f"training.decay_steps: must be >= 1, got {t.decay_steps}")
+    if t.lr_schedule == "step" and (t.decay_unit != "epoch" or t.staircase):
+        fail("training.lr_schedule: step decay is per epoch and stepwise already; drop decay_unit/staircase")
+    if t.clipnorm is not None and not t.clipnorm > 0:
+        fail(f"training.clipnorm: must be > 0 or null, got {t.clipnorm}")
+    if t.early_stopping_patience is not None and t.early_stopping_patience < 0:
+        fail(f"training.early_stopping_patience: must be >= 0 or null (off), got {t.early_stopping_patience}")
+
+
+def _check_model(m: ModelConfig, fail: Any) -> None:
+    defaults = ModelConfig()
+    allowed = MODEL_PARAMS[m.name]
+    for f in dataclasses.fields(ModelConfig):
+        if f.name in ("name", "activation") or f.name in allowed:
+            continue
+        if getattr(m, f.name) != getattr(defaults, f.name):
+            fail(f"model.{f.name}: model {m.name!r} has no such parameter; it takes: {', '.join(sorted(allowed))}")
+    if not 0 <= m.dropout < 1:
+        fail(f"model.dropout: must be in [0, 1) (the fraction dropped), got {m.dropout}")
+    for key in ("kernel_size", "pool_size"):
+        value = getattr(m, key)
+        if value is not None and value < 1:
+            fail(f"model.{key}: must be >= 1, got {value}")
+    for key in ("filters", "hidden_units"):
+        values = getattr(m, key)
+        if values is not None and min(values) < 1:
+            fail(f"model.{key}: every entry must be >= 1, got {values}")
+    if not m.init_stddev > 0:
+        fail(f"model.init_stddev: must be > 0, got {m.init_stddev}")

@@ -36,6 +36,7 @@ def expand_sweep(experiment: Experiment) -> list[TrialSpec]:
                     model=e.model,
                     training=e.training,
                     resources=e.resources,
+                    outputs=e.outputs,
                     point=point,
                 )
             )

@@ -19,6 +19,7 @@ from orchestrator.config import (
     SECTIONS,
     DatasetConfig,
     ModelConfig,
+    OutputsConfig,
     ResourcesConfig,
     TrainingConfig,
 )
@@ -30,7 +31,7 @@ __all__ = ["TRIAL_ID_VERSION", "TrialStatus", "TrialSpec", "EpochRecord", "Trial
 TRIAL_ID_VERSION = 1
 
 # Fields that say where or how a trial runs, not what it computes.
-_NOT_IDENTITY = {"dataset": {"data_dir"}}
+_NOT_IDENTITY = {"dataset": {"data_dir", "allow_pickle"}}
 
 
 class TrialStatus(str, enum.Enum):
@@ -70,8 +71,12 @@ class TrialSpec:
     model: ModelConfig
     training: TrainingConfig
     resources: ResourcesConfig
+    outputs: OutputsConfig = OutputsConfig()
     # The grid point this trial is, as dotted field -> value (empty for a single config).
     point: dict[str, Any] = field(default_factory=dict)
+    # Where trainers keep checkpoints, TensorBoard logs and models (a directory every node
+    # can reach, under the results store); None: keep nothing.
+    artifacts_root: str | None = None
 
     def params(self) -> dict[str, Any]:
         """Every identity field as a flat column -> value mapping (columns are unique leaf names)."""
@@ -97,7 +102,8 @@ def param_column(section: str, key: str) -> str:
 
 def _check_columns_unique() -> None:
     seen: dict[str, str] = {}
-    for section, cls in SECTIONS.items():
+    for section in ("dataset", "model", "training"):
+        cls = SECTIONS[section]
         for f in dataclasses.fields(cls):
             column = param_column(section, f.name)
             if column in seen:

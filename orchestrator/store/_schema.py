@@ -26,10 +26,15 @@ _SCALARS = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.boo
 
 
 def _arrow_type(hint: Any) -> pa.DataType:
-    options = [o for o in typing.get_args(hint) or (hint,) if o is not type(None)]
-    if typing.get_origin(hint) is Literal or typing.get_origin(options[0]) is Literal:
+    if typing.get_origin(hint) in (Literal, list):
+        option = hint
+    else:  # T | None
+        (option,) = [o for o in typing.get_args(hint) or (hint,) if o is not type(None)]
+    if typing.get_origin(option) is Literal:
         return pa.string()
-    return _SCALARS[options[0]]
+    if typing.get_origin(option) is list:
+        return pa.list_(_arrow_type(typing.get_args(option)[0]))
+    return _SCALARS[option]
 
 
 def _param_fields() -> list[pa.Field]:
