@@ -81,8 +81,8 @@ class DatasetConfig:
     so it is not part of a trial's identity."""
 
     name: DatasetName = "mnist_sample"
-    # Directory holding the four IDX .gz files or Keras' mnist.npz. None: $ORCH_DATA_DIR,
-    # then the download cache.
+    # Directory holding the dataset's IDX .gz files (or Keras' <name>.npz; notMNIST.pickle).
+    # None: $ORCH_DATA_DIR/<name> (for mnist also $ORCH_DATA_DIR), then the download cache.
     data_dir: str | None = None
     # Held out from the *end* of the training images: a fraction (< 1) or a count (>= 1).
     # MNIST's customary 55,000/5,000 split is validation: 5000.
@@ -497,6 +497,8 @@ def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
         value = getattr(d, key)
         if value is not None and not (0 < value < 1 or (value >= 1 and float(value).is_integer())):
             fail(f"dataset.{key}: expected a fraction in (0, 1) or a whole count >= 1, got {value}")
+    if d.test is not None and d.name != "notmnist":
+        fail(f"dataset.test: {d.name} has its own test split; remove test")
     if d.allow_pickle and d.name != "notmnist":
         fail("dataset.allow_pickle: only notmnist reads a pickle; remove it")
     _check_model(e.model, fail)

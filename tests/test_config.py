@@ -51,6 +51,7 @@ def test_scientific_notation_reads_as_float(tmp_path):
         ("training:\n  lr_schedule: step\n  staircase: true\n", "step decay is per epoch"),
         ("training:\n  l2: -1\n", "training.l2: must be >= 0"),
         ("dataset:\n  allow_pickle: true\n", "only notmnist reads a pickle"),
+        ("dataset:\n  name: mnist\n  test: 0.2\n", "dataset.test: mnist has its own test split"),
         ("outputs:\n  checkpoint_every: -1\n", "outputs.checkpoint_every"),
         ("resources:\n  replicas: 3\ntraining:\n  batch_size: 128\n", "does not split evenly"),
         ("dataset:\n  validation: 1.5\n", "dataset.validation"),
