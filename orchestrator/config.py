@@ -31,6 +31,8 @@ __all__ = [
     "OutputsConfig",
     "SweepConfig",
     "MODEL_PARAMS",
+    "MODEL_DEFAULTS",
+    "resolve_model",
     "Experiment",
     "SECTIONS",
     "load_experiment",
@@ -95,6 +97,22 @@ class DatasetConfig:
     normalize: bool = True
     # notMNIST as the course's pickle file: unpickling runs code, so it needs this flag.
     allow_pickle: bool = False
+
+
+# The value each ``null`` architecture parameter takes, per model: the reference
+# architecture's. Only parameters the model has appear; list lengths here are the lengths a
+# model requires (one entry per conv layer / block or hidden dense layer).
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lenet5": {"pooling": "max"},
+    "lenet5_wide": {"filters": [32, 64], "kernel_size": 5, "hidden_units": [512]},
+    "one_conv": {"filters": [32], "kernel_size": 5},
+    "stride_conv": {"filters": [16, 16], "kernel_size": 5, "hidden_units": [64]},
+    "stride_conv_maxpool": {"filters": [16, 16], "kernel_size": 5, "hidden_units": [64]},
+    "lenet5_avgpool": {"filters": [6, 16], "kernel_size": 5, "hidden_units": [120, 84], "pooling": "avg"},
+    # The Keras mnist_cnn example: NUM_CONV (kernel size) 3, NUM_POOL (pool window) 2.
+    "keras_lenet": {"filters": [32, 64], "kernel_size": 3, "hidden_units": [128], "pool_size": 2},
+    "conv_pool_relu": {"filters": [6, 16], "kernel_size": 5, "hidden_units": [128], "padding": "same"},
+}
 
 
 @dataclass(frozen=True)
@@ -517,6 +535,17 @@ def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
         fail(f"training.early_stopping_patience: must be >= 0 or null (off), got {t.early_stopping_patience}")
 
 
+def resolve_model(config: ModelConfig) -> ModelConfig:
+    """``config`` with every ``null`` parameter of its model set to the model's default, so
+    that leaving a parameter out and writing its default are the same trial."""
+    filled = {
+        key: list(value) if isinstance(value, list) else value
+        for key, value in MODEL_DEFAULTS[config.name].items()
+        if getattr(config, key) is None
+    }
+    return dataclasses.replace(config, **filled)
+
+
 def _check_model(m: ModelConfig, fail: Any) -> None:
     defaults = ModelConfig()
     allowed = MODEL_PARAMS[m.name]
@@ -533,7 +562,15 @@ def _check_model(m: ModelConfig, fail: Any) -> None:
             fail(f"model.{key}: must be >= 1, got {value}")
     for key in ("filters", "hidden_units"):
         values = getattr(m, key)
-        if values is not None and min(values) < 1:
+        if values is None:
+            continue
+        if min(values) < 1:
             fail(f"model.{key}: every entry must be >= 1, got {values}")
+        default = MODEL_DEFAULTS[m.name].get(key)
+        if default is not None and len(values) != len(default):
+            fail(
+                f"model.{key}: {m.name} needs {len(default)} entries, got {values}; "
+                f"e.g. {key}: {default}"
+            )
     if not m.init_stddev > 0:
         fail(f"model.init_stddev: must be > 0, got {m.init_stddev}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from orchestrator.config import Experiment
@@ -48,7 +49,8 @@ def run_experiment(
 
     with ray_session(address):
         store.save_config(experiment)  # only once the cluster is there: nothing for a run that never ran
-        done = RayExecutor().execute(plan.to_run, store, progress, skipped=len(plan.skipped))
+        specs_to_run = [dataclasses.replace(s, artifacts_root=store.artifacts_root) for s in plan.to_run]
+        done = RayExecutor().execute(specs_to_run, store, progress, skipped=len(plan.skipped))
     return RunSummary(
         sweep=experiment.name,
         trials=len(specs),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from orchestrator.config import Experiment, SweepConfig, with_overrides
+import dataclasses
+
+from orchestrator.config import Experiment, SweepConfig, resolve_model, with_overrides
 from orchestrator.trial import TrialSpec, trial_id_for
 
 __all__ = ["grid_points", "expand_sweep"]
@@ -28,6 +30,7 @@ def expand_sweep(experiment: Experiment) -> list[TrialSpec]:
     for point in grid_points(experiment.sweep):
         for seed in seeds:
             e = with_overrides(experiment, {**point, "training.seed": seed})
+            e = dataclasses.replace(e, model=resolve_model(e.model))
             specs.append(
                 TrialSpec(
                     sweep=experiment.name,

@@ -48,6 +48,7 @@ def test_scientific_notation_reads_as_float(tmp_path):
         ("model:\n  name: one_conv\n  filters: [0]\n", "model.filters: every entry must be >= 1"),
         ("model:\n  name: one_conv\n  filters: 32\n", "expected a non-empty list of int"),
         ("model:\n  dropout: 1.0\n", "the fraction dropped"),
+        ("model:\n  name: lenet5_avgpool\n  hidden_units: [120]\n", "lenet5_avgpool needs 2 entries, got [120]; e.g. hidden_units: [120, 84]"),
         ("training:\n  lr_schedule: step\n  staircase: true\n", "step decay is per epoch"),
         ("training:\n  l2: -1\n", "training.l2: must be >= 0"),
         ("dataset:\n  allow_pickle: true\n", "only notmnist reads a pickle"),

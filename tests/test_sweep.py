@@ -49,3 +49,12 @@ def test_empty_grid_is_one_trial_per_seed():
     assert [s.training.seed for s in specs] == [3, 4, 5]
     assert all(s.point == {} for s in specs)
     assert specs[0].label == "seed=3"
+
+
+def test_model_defaults_are_resolved_so_leaving_one_out_is_the_same_trial():
+    implicit = expand_sweep(parse_experiment({"name": "a", "model": {"name": "lenet5_wide"}}))[0]
+    explicit = expand_sweep(parse_experiment(
+        {"name": "a", "model": {"name": "lenet5_wide", "filters": [32, 64], "kernel_size": 5, "hidden_units": [512]}}
+    ))[0]
+    assert implicit.trial_id == explicit.trial_id
+    assert implicit.params()["filters"] == [32, 64]  # the results show what actually ran

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
+from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
 from trainers.devices import DeviceInfo, make_strategy
 from trainers.models import build_model
@@ -87,28 +88,25 @@ def run_trial(
     data_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    artifacts = TrialArtifacts(spec)
+    steps_per_epoch = math.ceil(len(train_x) / batch)
     with strategy.scope():
-        model = build_model(spec.model, data.input_shape, data.num_classes)
-        model.compile(
-            optimizer=build_optimizer(training),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            steps_per_execution=_STEPS_PER_EXECUTION if replicas == 1 else 1,
-            jit_compile=False,  # XLA on CPU measured 3-4x slower for this model (DESIGN.md)
-        )
+        model = _compiled_model(spec, data, steps_per_epoch, replicas)
+        done = _resume(model, artifacts)
     build_seconds = time.perf_counter() - t0
 
-    recorder = _EpochRecorder(on_epoch)
+    recorder = _EpochRecorder(on_epoch, done)
     t0 = time.perf_counter()
     model.fit(
         train_x,
         train_y,
         batch_size=batch,
+        initial_epoch=len(done),
         epochs=training.epochs,
         validation_data=val,
         validation_batch_size=_eval_batch(replicas),
         shuffle=True,
-        callbacks=[recorder],
+        callbacks=_callbacks(spec, artifacts, recorder),
         verbose=0,
     )
     train_seconds = time.perf_counter() - t0
@@ -118,6 +116,10 @@ def run_trial(
         data.x_test, data.y_test, batch_size=_eval_batch(replicas), verbose=0
     )
     eval_seconds = time.perf_counter() - t0
+
+    if spec.outputs.save_model:
+        artifacts.save_model(model)
+    artifacts.clear_checkpoints()
 
     epochs = recorder.records
     first = epochs[0].seconds if epochs else None
@@ -149,6 +151,76 @@ def run_trial(
     )
 
 
+def _compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, replicas: int) -> keras.Model:
+    """Model + optimizer + loss, inside the strategy scope. The loss is the mean over a
+    replica's share of the batch; L1/L2 penalties enter it through the kernels' regularizers."""
+    training = spec.training
+    penalty = keras.regularizers.L1L2(l1=training.l1, l2=training.l2) if training.l1 or training.l2 else None
+    model = build_model(
+        spec.model,
+        data.input_shape,
+        data.num_classes,
+        normalize=spec.dataset.normalize,
+        kernel_regularizer=penalty,
+        regularize=training.regularize,
+    )
+    model.compile(
+        optimizer=build_optimizer(training, steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=_STEPS_PER_EXECUTION if replicas == 1 else 1,
+        jit_compile=False,  # XLA on CPU measured 3-4x slower for this model (DESIGN.md)
+    )
+    return model
+
+
+def _resume(model: keras.Model, artifacts: TrialArtifacts) -> list[EpochRecord]:
+    """Continue from this trial's last checkpoint, if a run of it died after saving one:
+    its weights and optimizer state (slots and step count, so schedules continue) are
+    copied into the freshly compiled model. Returns the epochs already done."""
+    saved = artifacts.load_checkpoint()
+    if saved is None:
+        return []
+    old, epochs = saved
+    model.set_weights(old.get_weights())
+    model.optimizer.build(model.trainable_variables)
+    for mine, theirs in zip(model.optimizer.variables, old.optimizer.variables, strict=True):
+        mine.assign(theirs)
+    return epochs
+
+
+def _callbacks(spec: TrialSpec, artifacts: TrialArtifacts, recorder: _EpochRecorder) -> list[keras.callbacks.Callback]:
+    callbacks: list[keras.callbacks.Callback] = [recorder]
+    training, outputs = spec.training, spec.outputs
+    if training.early_stopping_patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=training.early_stopping_monitor,
+                patience=training.early_stopping_patience,
+                restore_best_weights=training.restore_best_weights,
+            )
+        )
+    if outputs.checkpoint_every:
+        callbacks.append(_Checkpointer(artifacts, recorder, outputs.checkpoint_every))
+    if outputs.tensorboard and artifacts.tensorboard_dir is not None:
+        from trainers.tensorboard import tensorboard_callbacks  # tensorboard import only when used
+
+        callbacks.extend(tensorboard_callbacks(spec, artifacts.tensorboard_dir))
+    return callbacks
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """Saves a resume point every ``every`` epochs, after the recorder has seen the epoch."""
+
+    def __init__(self, artifacts: TrialArtifacts, recorder: _EpochRecorder, every: int) -> None:
+        super().__init__()
+        self._artifacts, self._recorder, self._every = artifacts, recorder, every
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if (epoch + 1) % self._every == 0:
+            self._artifacts.save_checkpoint(self.model, self._recorder.records)
+
+
 def _eval_batch(replicas: int) -> int:
     return max(_EVAL_BATCH // replicas, 1) * replicas
 
@@ -156,9 +228,9 @@ def _eval_batch(replicas: int) -> int:
 class _EpochRecorder(keras.callbacks.Callback):
     """Turns Keras' epoch logs into EpochRecords; an epoch's seconds include its validation."""
 
-    def __init__(self, on_epoch: Callable[[EpochRecord], None] | None) -> None:
+    def __init__(self, on_epoch: Callable[[EpochRecord], None] | None, done: list[EpochRecord] = ()) -> None:
         super().__init__()
-        self.records: list[EpochRecord] = []
+        self.records: list[EpochRecord] = list(done)  # epochs of an earlier, resumed run first
         self._on_epoch = on_epoch
         self._t0 = 0.0
 

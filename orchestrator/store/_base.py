@@ -55,6 +55,12 @@ class ResultsStore(abc.ABC):
     def read_epochs(self, sweep: str | None = None) -> pa.Table:
         """Epoch rows of stored trials only (rows of an interrupted write are not returned)."""
 
+    @property
+    def artifacts_root(self) -> str | None:
+        """A local directory where trainers keep checkpoints, TensorBoard logs and models
+        beside these results, or None when this store has no such place."""
+        return None
+
     def finished_trial_ids(self, sweep: str) -> set[str]:
         """Ids of trials of ``sweep`` with a final result: a re-run skips these."""
         table = self.read_trials(sweep)

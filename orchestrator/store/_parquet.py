@@ -49,6 +49,11 @@ class ParquetResultsStore(ResultsStore):
         if info.type == pafs.FileType.File:
             raise StoreError(f"store {uri!r} is a file, not a directory; pass a directory with --store")
 
+    @property
+    def artifacts_root(self) -> str | None:
+        # Keras saves through local paths; remote stores keep results only (for now).
+        return self._root if isinstance(self._fs, pafs.LocalFileSystem) else None
+
     def _dir(self, table: str, sweep: str | None = None) -> str:
         return f"{self._root}/{table}" + (f"/{sweep}" if sweep else "")
 

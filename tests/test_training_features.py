@@ -1,0 +1,168 @@
+"""Training features of the reference workloads: schedules, regularisation, early stopping,
+checkpoint save/resume, TensorBoard logs. TF tier, on small slices of the offline sample."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+import numpy as np
+import pytest
+
+from orchestrator.config import DatasetConfig, ModelConfig, OutputsConfig, ResourcesConfig, TrainingConfig
+from orchestrator.trial import TrialSpec, TrialStatus, trial_id_for
+
+pytestmark = [
+    pytest.mark.tf,
+    pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="mlxtend not installed"),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def device():
+    from trainers import DeviceInfo, configure_process
+
+    try:
+        return configure_process(replicas=1, threads=1)
+    except RuntimeError:  # TensorFlow already started by another module: one CPU needs no setup
+        return DeviceInfo("CPU", 1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    from trainers.datasets import DatasetArrays, load_dataset
+
+    d = load_dataset(DatasetConfig(name="mnist_sample", validation=256))
+    return DatasetArrays(d.name, d.x_train[:640], d.y_train[:640], d.x_val, d.y_val, d.x_test[:128], d.y_test[:128], 10)
+
+
+def spec(tmp_path=None, model=ModelConfig(), outputs=OutputsConfig(tensorboard=False), **training) -> TrialSpec:
+    dataset = DatasetConfig(name="mnist_sample")
+    cfg = TrainingConfig(**{"optimizer": "adam", "learning_rate": 3e-3, "batch_size": 64, "epochs": 2, **training})
+    return TrialSpec(
+        sweep="feat", trial_id=trial_id_for(dataset, model, cfg), dataset=dataset, model=model, training=cfg,
+        resources=ResourcesConfig(), outputs=outputs, artifacts_root=str(tmp_path) if tmp_path else None,
+    )
+
+
+@pytest.mark.parametrize(
+    "settings, steps_per_epoch, expected",  # expected lr at optimizer steps 0, 5, 10, 25
+    [
+        ({}, 10, [0.1, 0.1, 0.1, 0.1]),
+        ({"lr_schedule": "exponential", "decay_rate": 0.5, "decay_steps": 10, "decay_unit": "step"}, 99,
+         [0.1, 0.1 * 0.5 ** 0.5, 0.05, 0.1 * 0.5 ** 2.5]),
+        ({"lr_schedule": "exponential", "decay_rate": 0.5, "decay_steps": 10, "decay_unit": "step", "staircase": True},
+         99, [0.1, 0.1, 0.05, 0.025]),
+        ({"lr_schedule": "exponential", "decay_rate": 0.5, "decay_steps": 1, "decay_unit": "epoch"}, 10,
+         [0.1, 0.1 * 0.5 ** 0.5, 0.05, 0.1 * 0.5 ** 2.5]),
+        ({"lr_schedule": "step", "decay_rate": 0.1, "decay_steps": 2}, 5, [0.1, 0.1, 0.01, 0.001]),
+    ],
+)
+def test_schedule_values(settings, steps_per_epoch, expected):
+    from trainers.optimizers import learning_rate
+
+    lr = learning_rate(TrainingConfig(learning_rate=0.1, **settings), steps_per_epoch)
+    got = [float(lr(step)) if callable(lr) else lr for step in (0, 5, 10, 25)]
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_clipnorm_reaches_the_optimizer():
+    from trainers.optimizers import build_optimizer
+
+    assert build_optimizer(TrainingConfig(clipnorm=1.5)).clipnorm == 1.5
+    assert build_optimizer(TrainingConfig()).clipnorm is None
+
+
+def test_l2_penalty_enters_the_loss(data, device):
+    from trainers.keras_trainer import _compiled_model
+
+    plain = _compiled_model(spec(), data, 10, 1)
+    penalised = _compiled_model(spec(l2=0.5, regularize="dense"), data, 10, 1)
+    assert not plain.losses
+    assert len(penalised.losses) == 3  # FC120, FC84, output
+    x, y = data.x_train[:64], data.y_train[:64]
+    penalised.set_weights(plain.get_weights())
+    plain_loss = plain.evaluate(x, y, verbose=0)[0]
+    penalised_loss = penalised.evaluate(x, y, verbose=0)[0]
+    dense_kernels = [l.kernel for l in penalised.layers if l.__class__.__name__ == "Dense"]
+    expected_penalty = sum(0.5 * float(np.sum(np.square(k))) for k in dense_kernels)
+    assert penalised_loss - plain_loss == pytest.approx(expected_penalty, rel=1e-3)
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch(data, device):
+    from trainers import run_trial
+    from trainers.datasets import DatasetArrays
+
+    # Random labels: the model can only memorise, so validation loss rises after an epoch or two.
+    rng = np.random.default_rng(0)
+    noisy = DatasetArrays(
+        data.name, data.x_train, rng.integers(0, 10, len(data.y_train)).astype(np.uint8),
+        data.x_val, rng.integers(0, 10, len(data.y_val)).astype(np.uint8), data.x_test, data.y_test, 10,
+    )
+    result = run_trial(spec(epochs=30, learning_rate=1e-2, early_stopping_patience=1), noisy, device)
+    assert result.status is TrialStatus.COMPLETED
+    assert len(result.epochs) < 30
+
+
+def test_checkpoint_resume_gives_the_same_weights_and_optimizer_state(data, device, tmp_path):
+    from trainers.artifacts import TrialArtifacts
+    from trainers.keras_trainer import _compiled_model, _resume
+
+    s = spec(tmp_path, outputs=OutputsConfig(checkpoint_every=1, tensorboard=False), epochs=1)
+    model = _compiled_model(s, data, 10, 1)
+    model.fit(data.x_train, data.y_train, batch_size=64, epochs=1, verbose=0)
+    artifacts = TrialArtifacts(s)
+    from orchestrator.trial import EpochRecord
+
+    records = [EpochRecord(1, 1.0, 0.5, 1.1, 0.4, 2.0)]
+    artifacts.save_checkpoint(model, records)
+
+    fresh = _compiled_model(s, data, 10, 1)
+    done = _resume(fresh, artifacts)
+    assert done == records
+    for a, b in zip(model.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(fresh.optimizer.iterations) == int(model.optimizer.iterations) > 0
+    for a, b in zip(model.optimizer.variables, fresh.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_run_trial_resumes_from_a_checkpoint_and_clears_it(data, device, tmp_path):
+    """A retried trial starts after its last saved epoch; the finished trial leaves no checkpoint."""
+    from trainers import run_trial
+    from trainers.artifacts import TrialArtifacts
+    from trainers.keras_trainer import _compiled_model
+
+    s = spec(tmp_path, outputs=OutputsConfig(checkpoint_every=1, tensorboard=False, save_model=True), epochs=3)
+    first = run_trial(dataclasses.replace(s, training=dataclasses.replace(s.training, epochs=2)), data, device)
+    # Simulate a run that died after epoch 2: put its checkpoint back under the 3-epoch trial.
+    model = _compiled_model(s, data, 10, 1)
+    TrialArtifacts(s).save_checkpoint(model, first.epochs)
+    seen = []
+    result = run_trial(s, data, device, on_epoch=seen.append)
+    assert [r.epoch for r in result.epochs] == [1, 2, 3]
+    assert [r.epoch for r in seen] == [3]  # only the new epoch ran
+    assert result.epochs[:2] == first.epochs
+    assert not (tmp_path / "checkpoints" / "feat" / s.trial_id).exists()
+    assert (tmp_path / "models" / "feat" / f"{s.trial_id}.keras").is_file()
+
+
+def test_tensorboard_logs_hold_scalars_and_the_hparams_summary(data, device, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from trainers import run_trial
+
+    s = spec(tmp_path, outputs=OutputsConfig(checkpoint_every=0, tensorboard=True), epochs=2)
+    run_trial(s, data, device)
+    log_dir = tmp_path / "tensorboard" / "feat" / s.trial_id
+    assert log_dir.is_dir()
+    found_hparams = False
+    for events in log_dir.rglob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events.parent))
+        acc.Reload()
+        if "_hparams_/session_start_info" in acc.summary_metadata or any(
+            "hparams" in tag for tag in acc.Tags().get("tensors", [])
+        ):
+            found_hparams = True
+    assert found_hparams
+    assert (log_dir / "train").is_dir() and (log_dir / "validation").is_dir()
