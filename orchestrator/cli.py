@@ -4,6 +4,7 @@ prints, and returns an exit code: 0 ok, 1 runtime failure, 2 bad input, 130 inte
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -97,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepAborted as e:
         print(f"orch {args.command}: sweep stopped: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # `orch results | head` closed the pipe: not an error. Point stdout at devnull so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(
             f"\norch {args.command}: interrupted; finished trials are stored. "

@@ -93,3 +93,18 @@ def test_cli_usage_error_exits_2(capsys):
         main(["results", "--format", "xml"])
     assert info.value.code == 2
     assert "Try 'orch results --help'" in capsys.readouterr().err
+
+
+def test_results_into_a_closed_pipe_exit_quietly(filled, monkeypatch):
+    """`orch results | head`: the reader goes away mid-output; that is not an error."""
+    import os
+
+    import orchestrator.cli as cli
+
+    store, _ = filled
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    closed = os.fdopen(write_end, "w")
+    monkeypatch.setattr(cli.sys, "stdout", closed)
+    monkeypatch.setattr(cli, "render", lambda *a: "x" * 1_000_000)  # more than any pipe buffer
+    assert cli.main(["results", "t", "--store", store.uri]) == 0
