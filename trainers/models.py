@@ -137,17 +137,7 @@ def lenet5(c: ModelConfig, make: LayerFactory) -> Layers:
 def lenet5_wide(c: ModelConfig, make: LayerFactory) -> Layers:
     """conv F0@K 'same' -> maxpool -> conv F1@K 'same' -> maxpool -> FC H0 -> dropout.
     Defaults 32, 64; 5; 512: 1,663,370 parameters on 28x28x1, 10 classes."""
-    f = _entries(c, "filters", 2, "one per conv layer")
-    (h,) = _entries(c, "hidden_units", 1, "one hidden dense layer")
-    return [
-        make.conv(f[0], c.kernel_size, padding="same"),
-        make.pool("max"),
-        make.conv(f[1], c.kernel_size, padding="same"),
-        make.pool("max"),
-        keras.layers.Flatten(),
-        make.dense(h),
-        *make.dropout(),
-    ]
+    return [*_conv_pool_twice_then_dense(c, make), *make.dropout()]
 
 
 def one_conv(c: ModelConfig, make: LayerFactory) -> Layers:
@@ -176,7 +166,12 @@ def stride_conv(c: ModelConfig, make: LayerFactory) -> Layers:
 
 def stride_conv_maxpool(c: ModelConfig, make: LayerFactory) -> Layers:
     """``stride_conv`` with stride-1 convs each followed by max-pooling (same output size, so
-    the same 57,722 parameters at defaults)."""
+    the same 57,722 parameters at defaults): ``lenet5_wide``'s layers with other defaults
+    and no dropout."""
+    return _conv_pool_twice_then_dense(c, make)
+
+
+def _conv_pool_twice_then_dense(c: ModelConfig, make: LayerFactory) -> Layers:
     f = _entries(c, "filters", 2, "one per conv layer")
     (h,) = _entries(c, "hidden_units", 1, "one hidden dense layer")
     return [
