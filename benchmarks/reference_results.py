@@ -60,8 +60,8 @@ def main() -> None:
                 best_test_accuracy=f"{100 * best['test_accuracy']:.2f}%",
                 model=best["model"],
                 epochs=best["epochs_run"],
-                trial_minutes=round(best["total_seconds"] / 60, 1),
-                sweep_wall_minutes=round(wall.total_seconds() / 60, 1),
+                trial_minutes=f"{best['total_seconds'] / 60:.1f}",
+                sweep_wall_minutes=f"{wall.total_seconds() / 60:.1f}",
             )
         rows.append(row)
     columns = ["config", "reference", "trials", "model", "best_test_accuracy", "epochs", "trial_minutes", "sweep_wall_minutes"]
