@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO))
 from orchestrator.config import load_experiment  # noqa: E402
 from orchestrator.report import render  # noqa: E402
 from orchestrator.store import ParquetResultsStore, latest_per_trial  # noqa: E402
+from orchestrator.sweep import expand_sweep  # noqa: E402
 
 
 def reference_of(path: Path) -> str | None:
@@ -50,8 +51,13 @@ def main() -> None:
         reference = reference_of(path)
         if reference is None:
             continue
-        name = load_experiment(path).name
-        trials = [t for t in latest_per_trial(store.read_trials(name)).to_pylist() if t["status"] == "completed"]
+        experiment = load_experiment(path)
+        # Only trials of the config as it is now (an edited config's older runs keep the name).
+        ids = {spec.trial_id for spec in expand_sweep(experiment)}
+        trials = [
+            t for t in latest_per_trial(store.read_trials(experiment.name)).to_pylist()
+            if t["status"] == "completed" and t["trial_id"] in ids
+        ]
         row = {"config": f"configs/{path.name}", "reference": reference, "trials": len(trials)}
         if trials:
             best = max(trials, key=lambda t: t["test_accuracy"])
