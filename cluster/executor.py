@@ -192,17 +192,15 @@ class RayExecutor:
         """Load each distinct dataset once, in a worker, into the object store. Bad or
         missing data fails here, before any trial launches."""
         configs = {_dataset_key(s.dataset): s.dataset for s in specs}
-        refs = {}
-        for key, config in configs.items():
-            summary_ref, arrays_ref = _load_dataset.remote(config)
+        loads = {key: _load_dataset.remote(config) for key, config in configs.items()}  # all at once
+        for key, (summary_ref, _) in loads.items():
             try:
                 # Only the small summary comes to the driver; the arrays stay in the store.
                 ray.get(summary_ref)
             except RayTaskError as e:
                 cause = e.cause if e.cause is not None else e
-                raise InputError(f"dataset {config.name!r}: {cause}") from e
-            refs[key] = arrays_ref
-        return refs
+                raise InputError(f"dataset {configs[key].name!r}: {cause}") from e
+        return {key: arrays_ref for key, (_, arrays_ref) in loads.items()}
 
     @staticmethod
     def _collect(ref: ray.ObjectRef, job: _Running) -> tuple[TrialResult, bool]:

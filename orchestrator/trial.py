@@ -24,7 +24,7 @@ from orchestrator.config import (
     TrainingConfig,
 )
 
-__all__ = ["TRIAL_ID_VERSION", "TrialStatus", "TrialSpec", "EpochRecord", "TrialResult", "trial_id_for"]
+__all__ = ["TRIAL_ID_VERSION", "IDENTITY_SECTIONS", "identity_fields", "param_column", "TrialStatus", "TrialSpec", "EpochRecord", "TrialResult", "trial_id_for"]
 
 # Bump when a code change alters what a given config computes (e.g. a different default
 # initialiser): old results then no longer count as "already run".
@@ -43,6 +43,22 @@ class TrialStatus(str, enum.Enum):
         return self is TrialStatus.COMPLETED
 
 
+# The config sections that determine what a trial computes; resources and outputs only
+# say where it runs and what it keeps.
+IDENTITY_SECTIONS = ("dataset", "model", "training")
+
+
+def identity_fields() -> list[tuple[str, dataclasses.Field]]:
+    """(section, field) of every config field that determines a trial's result, in the
+    order of the params columns of the results tables."""
+    return [
+        (section, f)
+        for section in IDENTITY_SECTIONS
+        for f in dataclasses.fields(SECTIONS[section])
+        if f.name not in _NOT_IDENTITY.get(section, ())
+    ]
+
+
 def _identity(section: str, config: Any) -> dict[str, Any]:
     values = dataclasses.asdict(config)
     for key in _NOT_IDENTITY.get(section, ()):
@@ -53,12 +69,8 @@ def _identity(section: str, config: Any) -> dict[str, Any]:
 def trial_id_for(dataset: DatasetConfig, model: ModelConfig, training: TrainingConfig) -> str:
     """Content hash of everything that determines a trial's result (resources excluded:
     the same trial on other hardware is the same experiment)."""
-    identity = {
-        "version": TRIAL_ID_VERSION,
-        "dataset": _identity("dataset", dataset),
-        "model": _identity("model", model),
-        "training": _identity("training", training),
-    }
+    configs = dict(zip(IDENTITY_SECTIONS, (dataset, model, training)))
+    identity = {"version": TRIAL_ID_VERSION, **{s: _identity(s, c) for s, c in configs.items()}}
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -80,11 +92,7 @@ class TrialSpec:
 
     def params(self) -> dict[str, Any]:
         """Every identity field as a flat column -> value mapping (columns are unique leaf names)."""
-        flat: dict[str, Any] = {}
-        for section in ("dataset", "model", "training"):
-            for key, value in _identity(section, getattr(self, section)).items():
-                flat[param_column(section, key)] = value
-        return flat
+        return {param_column(s, f.name): getattr(getattr(self, s), f.name) for s, f in identity_fields()}
 
     @property
     def label(self) -> str:
@@ -102,13 +110,11 @@ def param_column(section: str, key: str) -> str:
 
 def _check_columns_unique() -> None:
     seen: dict[str, str] = {}
-    for section in ("dataset", "model", "training"):
-        cls = SECTIONS[section]
-        for f in dataclasses.fields(cls):
-            column = param_column(section, f.name)
-            if column in seen:
-                raise RuntimeError(f"config fields {seen[column]} and {section}.{f.name} share column {column!r}")
-            seen[column] = f"{section}.{f.name}"
+    for section, f in identity_fields():
+        column = param_column(section, f.name)
+        if column in seen:
+            raise RuntimeError(f"config fields {seen[column]} and {section}.{f.name} share column {column!r}")
+        seen[column] = f"{section}.{f.name}"
 
 
 _check_columns_unique()

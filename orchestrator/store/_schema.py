@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from orchestrator import __version__
 from orchestrator.config import SECTIONS
-from orchestrator.trial import TrialResult, TrialSpec, _NOT_IDENTITY, param_column
+from orchestrator.trial import IDENTITY_SECTIONS, TrialResult, TrialSpec, identity_fields, param_column
 
 __all__ = ["SCHEMA_VERSION", "TRIALS_SCHEMA", "EPOCHS_SCHEMA", "PARAM_COLUMNS", "trial_row", "epoch_rows"]
 
@@ -38,14 +38,11 @@ def _arrow_type(hint: Any) -> pa.DataType:
 
 
 def _param_fields() -> list[pa.Field]:
-    fields = []
-    for section in ("dataset", "model", "training"):
-        cls = SECTIONS[section]
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if f.name not in _NOT_IDENTITY.get(section, ()):
-                fields.append(pa.field(param_column(section, f.name), _arrow_type(hints[f.name])))
-    return fields
+    hints = {section: typing.get_type_hints(SECTIONS[section]) for section in IDENTITY_SECTIONS}
+    return [
+        pa.field(param_column(section, f.name), _arrow_type(hints[section][f.name]))
+        for section, f in identity_fields()
+    ]
 
 
 _PARAMS = _param_fields()
