@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import traceback
 from datetime import datetime, timezone
 from typing import Any
@@ -45,15 +46,19 @@ class _Trainer:
 
         # The ref arrives wrapped in a list so Ray does not resolve it on every call:
         # the dataset crosses the object store once per actor, not once per trial.
+        started = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
         if dataset_key not in self._datasets:
             self._datasets = {dataset_key: ray.get(dataset_ref[0])}
-        started = datetime.now(timezone.utc)
+        fetch_seconds = time.perf_counter() - t0
 
         def on_epoch(record: EpochRecord) -> None:
             self._events.put_nowait((spec.trial_id, record))
 
         try:
-            return run_trial(spec, self._datasets[dataset_key], self._device, on_epoch=on_epoch)
+            result = run_trial(spec, self._datasets[dataset_key], self._device, on_epoch=on_epoch)
+            result.data_seconds = fetch_seconds
+            return result
         except Exception as e:  # noqa: BLE001 - every trial error is stored, not raised
             last = traceback.extract_tb(e.__traceback__)[-1]
             return TrialResult(

@@ -145,7 +145,9 @@ class TrialResult:
     param_count: int | None = None
     global_batch_size: int | None = None
     # Timings
-    data_seconds: float | None = None  # building the input pipeline from arrays in memory
+    # Getting the dataset into the trainer (object-store fetch; 0 when the trainer already
+    # holds it from an earlier trial). Set by the process that hosts the trainer.
+    data_seconds: float | None = None
     build_seconds: float | None = None  # model + optimizer construction
     first_epoch_seconds: float | None = None  # includes tracing
     steady_epoch_seconds: float | None = None  # mean of epochs after the first

@@ -47,6 +47,9 @@ def test_quickstart_through_the_cli_stores_every_trial_once(fresh_ray, tmp_path,
     assert all(t["status"] == "completed" for t in trials)
     assert all(t["test_accuracy"] > 0.5 for t in trials)  # 1 epoch on 3,600 digits beats chance by far
     assert all(t["device_kind"] == "CPU" and t["param_count"] == 61706 for t in trials)
+    # Each trainer fetches the dataset once: its first trial pays, later ones read it cached.
+    assert all(t["data_seconds"] is not None and t["data_seconds"] >= 0 for t in trials)
+    assert max(t["data_seconds"] for t in trials) > 0
     assert store.read_epochs("quickstart").num_rows == 4
     assert list((tmp_path / "store" / "configs" / "quickstart").glob("*.yaml"))
 

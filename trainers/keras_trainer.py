@@ -82,10 +82,8 @@ def run_trial(
 
     # Arrays go to fit() as they are: for in-memory uint8 MNIST a tf.data pipeline measured no
     # faster (see _STEPS_PER_EXECUTION); Keras shuffles them each epoch from the seed.
-    t0 = time.perf_counter()
     train_x, train_y = data.x_train, data.y_train
     val = (data.x_val, data.y_val)
-    data_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     artifacts = TrialArtifacts(spec)
@@ -135,7 +133,6 @@ def run_trial(
         test_accuracy=float(test_accuracy),
         param_count=int(model.count_params()),
         global_batch_size=batch,
-        data_seconds=data_seconds,
         build_seconds=build_seconds,
         first_epoch_seconds=first,
         steady_epoch_seconds=steady,
