@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import keras
 
@@ -28,7 +27,6 @@ __all__ = ["TrialArtifacts"]
 
 class TrialArtifacts:
     def __init__(self, spec: TrialSpec) -> None:
-        self.spec = spec
         root = Path(spec.artifacts_root) if spec.artifacts_root else None
         self._checkpoint = root / "checkpoints" / spec.sweep / spec.trial_id if root else None
         self.tensorboard_dir = root / "tensorboard" / spec.sweep / spec.trial_id if root else None
@@ -36,13 +34,13 @@ class TrialArtifacts:
 
     # -- checkpoints -------------------------------------------------------------------
 
-    def load_checkpoint(self, custom_objects: dict[str, Any] | None = None) -> tuple[keras.Model, list[EpochRecord]] | None:
+    def load_checkpoint(self) -> tuple[keras.Model, list[EpochRecord]] | None:
         """The model (weights and optimizer state) and epoch records of the last checkpoint
         of this trial, or None. Call inside the strategy's scope."""
         if self._checkpoint is None or not (self._checkpoint / "state.json").exists():
             return None
         state = json.loads((self._checkpoint / "state.json").read_text())
-        model = keras.models.load_model(self._checkpoint / state["model"], custom_objects=custom_objects)
+        model = keras.models.load_model(self._checkpoint / state["model"])
         return model, [EpochRecord(**r) for r in state["epochs"]]
 
     def save_checkpoint(self, model: keras.Model, epochs: list[EpochRecord]) -> None:
