@@ -27,11 +27,12 @@ class _Trainer:
         self._device = configure_process(replicas=replicas, threads=threads)
         self._events = events
         self._datasets: dict[str, Any] = {}
+        self._node_id = ray.get_runtime_context().get_node_id()
 
     def describe(self) -> dict[str, Any]:
         return {
             "host": socket.gethostname(),
-            "node_id": ray.get_runtime_context().get_node_id(),
+            "node_id": self._node_id,
             "pid": os.getpid(),
             "device_kind": self._device.kind,
             "device_count": self._device.count,
@@ -58,6 +59,7 @@ class _Trainer:
         try:
             result = run_trial(spec, self._datasets[dataset_key], self._device, on_epoch=on_epoch)
             result.data_seconds = fetch_seconds
+            result.node_id = self._node_id
             return result
         except Exception as e:  # noqa: BLE001 - every trial error is stored, not raised
             last = traceback.extract_tb(e.__traceback__)[-1]
@@ -68,6 +70,7 @@ class _Trainer:
                 ended_at=datetime.now(timezone.utc),
                 error=f"{type(e).__name__}: {e} (at {os.path.basename(last.filename)}:{last.lineno})",
                 host=socket.gethostname(),
+                node_id=self._node_id,
                 device_kind=self._device.kind,
                 device_count=self._device.count,
             )

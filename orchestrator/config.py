@@ -167,6 +167,9 @@ class TrainingConfig:
     staircase: bool = False
     # Clip each gradient's norm (null: no clipping).
     clipnorm: float | None = None
+    # Shift each training image by up to this fraction of its height and width, at random
+    # per image and epoch (0: off). Validation and test images are never shifted.
+    augment_shift: float = 0.0
     # Stop when the monitored metric has not improved for this many epochs (null: off).
     early_stopping_patience: int | None = None
     early_stopping_monitor: Monitor = "val_loss"
@@ -531,6 +534,8 @@ def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
         fail("training.lr_schedule: step decay is per epoch and stepwise already; drop decay_unit/staircase")
     if t.clipnorm is not None and not t.clipnorm > 0:
         fail(f"training.clipnorm: must be > 0 or null, got {t.clipnorm}")
+    if not 0 <= t.augment_shift < 0.5:
+        fail(f"training.augment_shift: a fraction of the image size in [0, 0.5), got {t.augment_shift}")
     if t.early_stopping_patience is not None and t.early_stopping_patience < 0:
         fail(f"training.early_stopping_patience: must be >= 0 or null (off), got {t.early_stopping_patience}")
 

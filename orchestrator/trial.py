@@ -32,6 +32,9 @@ TRIAL_ID_VERSION = 1
 
 # Fields that say where or how a trial runs, not what it computes.
 _NOT_IDENTITY = {"dataset": {"data_dir", "allow_pickle"}}
+# Fields added after results were stored: while at their default (which is the behaviour
+# from before they existed) they stay out of the hash, so stored trials keep their ids.
+_ADDED_LATER = {"training": {"augment_shift"}}
 
 
 class TrialStatus(str, enum.Enum):
@@ -63,6 +66,10 @@ def _identity(section: str, config: Any) -> dict[str, Any]:
     values = dataclasses.asdict(config)
     for key in _NOT_IDENTITY.get(section, ()):
         values.pop(key)
+    defaults = type(config)()
+    for key in _ADDED_LATER.get(section, ()):
+        if values[key] == getattr(defaults, key):
+            values.pop(key)
     return values
 
 
@@ -157,6 +164,7 @@ class TrialResult:
     images_per_second: float | None = None  # training images/s over steady epochs (first if only one)
     # Where it ran
     host: str = ""
+    node_id: str = ""  # Ray node: tells apart several nodes on one host
     device_kind: str = ""  # "GPU" or "CPU"
     device_count: int = 0  # replicas in the strategy
     tensorflow_version: str = ""

@@ -160,6 +160,7 @@ def _compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, 
         normalize=spec.dataset.normalize,
         kernel_regularizer=penalty,
         regularize=training.regularize,
+        augment_shift=training.augment_shift,
     )
     model.compile(
         optimizer=build_optimizer(training, steps_per_epoch),

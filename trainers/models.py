@@ -259,6 +259,7 @@ def build_model(
     normalize: bool = True,
     kernel_regularizer: keras.regularizers.Regularizer | None = None,
     regularize: Regularize = "all",
+    augment_shift: float = 0.0,
 ) -> keras.Model:
     """Build ``config.name`` for uint8 images of ``input_shape`` and ``num_classes`` classes.
 
@@ -266,6 +267,9 @@ def build_model(
     them to [0, 1]; otherwise the raw 0-255 values go in, as some references did. The last
     layer is a softmax over ``num_classes``. ``kernel_regularizer`` is applied to the kernels
     of the conv layers, the dense layers (output included) or ``"all"``, per ``regularize``.
+    ``augment_shift`` > 0 adds a random translation by up to that fraction of the image size,
+    active in training only (Keras skips it in evaluate and predict); it has no weights, so
+    the parameter count is the architecture's.
 
     Raises ValueError for an unknown model, an unknown ``regularize``, or a ``filters`` /
     ``hidden_units`` list of the wrong length for the model. Call inside
@@ -282,11 +286,20 @@ def build_model(
         [
             keras.Input(shape=tuple(input_shape), dtype="uint8"),
             _to_float(normalize),
+            *_augmentation(augment_shift),
             *body,
             make.output(num_classes),
         ],
         name=config.name,
     )
+
+
+def _augmentation(shift: float) -> list[keras.layers.Layer]:
+    """Random shifts of the training images, filled with 0 (the background of MNIST-like
+    images, scaled or not). Seeded by the trial's global seed."""
+    if not shift:
+        return []
+    return [keras.layers.RandomTranslation(shift, shift, fill_mode="constant", fill_value=0.0, name="random_shift")]
 
 
 def _to_float(normalize: bool) -> keras.layers.Rescaling:

@@ -70,6 +70,7 @@ TRIALS_SCHEMA = pa.schema(
         pa.field("global_batch_size", pa.int64()),
         *(pa.field(c, pa.float64()) for c in TIMING_COLUMNS),
         pa.field("host", pa.string()),
+        pa.field("node_id", pa.string()),
         pa.field("device_kind", pa.string()),
         pa.field("device_count", pa.int64()),
         pa.field("attempts", pa.int64()),
