@@ -18,13 +18,13 @@ __all__ = ["TrainerActor"]
 
 
 class _Trainer:
-    def __init__(self, replicas: int, threads: int, events: Any) -> None:
+    def __init__(self, replicas: int, threads: int, events: Any, gpu_memory_mb: int | None = None) -> None:
         # Before TensorFlow loads: its C++ start-up chatter would reach the driver's log.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from trainers import configure_process
 
         # Ray has set CUDA_VISIBLE_DEVICES to this actor's GPUs (empty on CPU-only actors).
-        self._device = configure_process(replicas=replicas, threads=threads)
+        self._device = configure_process(replicas=replicas, threads=threads, gpu_memory_mb=gpu_memory_mb)
         self._events = events
         self._datasets: dict[str, Any] = {}
         self._node_id = ray.get_runtime_context().get_node_id()
@@ -40,9 +40,12 @@ class _Trainer:
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
         }
 
-    def run_trial(self, spec: TrialSpec, dataset_key: str, dataset_ref: list[ray.ObjectRef]) -> TrialResult:
+    def run_trial(
+        self, spec: TrialSpec, dataset_key: str, dataset_ref: list[ray.ObjectRef], rungs: Any = None
+    ) -> TrialResult:
         """Run one trial. An exception inside the trial becomes a FAILED result (running it
-        again would fail the same way); only a dying process surfaces as an error."""
+        again would fail the same way); only a dying process surfaces as an error.
+        ``rungs``: the sweep's RungKeeper actor, asked at rung epochs whether to go on."""
         from trainers import run_trial
 
         # The ref arrives wrapped in a list so Ray does not resolve it on every call:
@@ -56,8 +59,15 @@ class _Trainer:
         def on_epoch(record: EpochRecord) -> None:
             self._events.put_nowait((spec.trial_id, record))
 
+        def at_rung(record: EpochRecord) -> str | None:
+            if rungs is None or record.epoch not in spec.stopping.rungs:
+                return None
+            return ray.get(rungs.report.remote(spec.trial_id, record)).reason
+
         try:
-            result = run_trial(spec, self._datasets[dataset_key], self._device, on_epoch=on_epoch)
+            result = run_trial(
+                spec, self._datasets[dataset_key], self._device, on_epoch=on_epoch, should_stop=at_rung
+            )
             result.data_seconds = fetch_seconds
             result.node_id = self._node_id
             return result

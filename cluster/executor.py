@@ -20,10 +20,11 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError,
 from ray.util.queue import Empty, Queue
 
 from cluster.actor import TrainerActor
-from orchestrator.config import DatasetConfig
+from cluster.rungs import RungKeeper
+from orchestrator.config import DatasetConfig, ResourcesConfig
 from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import SweepProgress
-from orchestrator.scheduler import FailureAction, decide_after_crash, trainer_count
+from orchestrator.scheduler import FailureAction, FailureStreak, decide_after_crash, trainer_count
 from orchestrator.store import ResultsStore
 from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
 
@@ -32,9 +33,15 @@ __all__ = ["RayExecutor", "ExecutionSummary"]
 _TRAINER_DIED = (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError)
 
 
+# A replacement trainer that has not started after this long (its node is gone and no other
+# node has room) is given up on; the sweep goes on with the trainers it has.
+_REPLACEMENT_GRACE_SECONDS = 120.0
+
+
 @dataclass
 class ExecutionSummary:
     completed: int = 0
+    stopped: int = 0
     failed: int = 0
     retries: int = 0
     trainers: int = 0
@@ -56,19 +63,33 @@ def _dataset_key(config: DatasetConfig) -> str:
     return json.dumps(dataclasses.asdict(config), sort_keys=True)
 
 
-def _check_fits(cpus: int, gpus: int, cluster: dict[str, float]) -> None:
-    """A trainer that asks for more than the cluster has would wait forever for a place."""
-    have_cpus, have_gpus = cluster.get("CPU", 0), cluster.get("GPU", 0)
-    if cpus > have_cpus:
+def _check_fits(resources: ResourcesConfig, use_gpus: bool, nodes: list[dict[str, float]]) -> None:
+    """A trainer that asks for more than any single node has would wait forever for a place."""
+    cpus = resources.cpus_per_trainer
+    gpus = _gpus_per_trainer(resources) if use_gpus else 0
+    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+        return
+    most_cpus = max((n.get("CPU", 0) for n in nodes), default=0)
+    most_gpus = max((n.get("GPU", 0) for n in nodes), default=0)
+    if cpus > most_cpus:
         raise InputError(
-            f"resources.cpus_per_trainer={cpus} but the Ray cluster has {have_cpus:g} CPUs; "
-            f"set it to {max(int(have_cpus), 1)} or less"
+            f"resources.cpus_per_trainer={cpus} but no node of the Ray cluster has more than "
+            f"{most_cpus:g} CPUs; set it to {max(int(most_cpus), 1)} or less"
         )
-    if gpus > have_gpus:
-        raise InputError(
-            f"resources.replicas={gpus} GPUs per trial but the Ray cluster has {have_gpus:g} GPUs; "
-            f"set it to {int(have_gpus)} or less"
-        )
+    raise InputError(
+        f"resources.replicas={resources.replicas} GPUs per trainer but no node of the Ray cluster "
+        f"has more than {most_gpus:g} GPUs (with {cpus} CPUs free beside them); set replicas to "
+        f"{max(int(most_gpus), 1)} or less, or lower cpus_per_trainer"
+    )
+
+
+def _gpus_per_trainer(resources: ResourcesConfig) -> float:
+    """Ray GPUs each trainer asks for: its replicas, or a share of one GPU when packing."""
+    return resources.replicas / resources.trainers_per_gpu
+
+
+def _alive_node_resources() -> list[dict[str, float]]:
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
 
 
 def _wait_until_ready(actors: list[Any]) -> None:
@@ -98,6 +119,12 @@ class _Running:
     attempt: int
 
 
+@dataclass
+class _Starting:
+    actor: Any
+    since: float
+
+
 class RayExecutor:
     """Runs trials on long-lived trainer actors of the Ray cluster this process is connected to."""
 
@@ -111,6 +138,7 @@ class RayExecutor:
             return summary
         resources = specs[0].resources
         cluster = ray.cluster_resources()
+        use_gpus = cluster.get("GPU", 0) >= 1
         n = trainer_count(
             cluster_cpus=cluster.get("CPU", 0),
             cluster_gpus=cluster.get("GPU", 0),
@@ -118,19 +146,23 @@ class RayExecutor:
             cpus_per_trainer=resources.cpus_per_trainer,
             requested=resources.trainers,
             trials=len(specs),
+            trainers_per_gpu=resources.trainers_per_gpu,
         )
-        use_gpus = cluster.get("GPU", 0) >= 1
-        _check_fits(resources.cpus_per_trainer, resources.replicas if use_gpus else 0, cluster)
+        _check_fits(resources, use_gpus, _alive_node_resources())
         events = Queue(actor_options={"num_cpus": 0})
+        rungs = self._rung_keeper(specs, store)
         actor_options = dict(
             num_cpus=resources.cpus_per_trainer,
-            num_gpus=resources.replicas if use_gpus else 0,
+            num_gpus=_gpus_per_trainer(resources) if use_gpus else 0,
         )
 
         def launch_trainers(count: int) -> list[Any]:
             return [
                 TrainerActor.options(**actor_options).remote(
-                    replicas=resources.replicas, threads=resources.cpus_per_trainer, events=events
+                    replicas=resources.replicas,
+                    threads=resources.cpus_per_trainer,
+                    events=events,
+                    gpu_memory_mb=resources.gpu_memory_mb,
                 )
                 for _ in range(count)
             ]
@@ -144,27 +176,34 @@ class RayExecutor:
         pending = [(spec, 1) for spec in specs]
         pending.reverse()  # pop() from the end keeps sweep order
         running: dict[ray.ObjectRef, _Running] = {}
+        # Replacements for trainers that died, still starting; they join `idle` when ready.
+        starting: dict[ray.ObjectRef, _Starting] = {}
         by_id = {s.trial_id: s for s in specs}
+        streak = FailureStreak(resources.max_consecutive_failures)
         try:
             while pending or running:
                 while idle and pending:
                     spec, attempt = pending.pop()
                     actor = idle.pop()
                     key = _dataset_key(spec.dataset)
-                    ref = actor.run_trial.remote(spec, key, [datasets[key]])
+                    ref = actor.run_trial.remote(spec, key, [datasets[key]], rungs)
                     running[ref] = _Running(spec, actor, attempt)
                     progress.trial_started(spec, attempt)
-                done, _ = ray.wait(list(running), num_returns=1, timeout=self._poll)
+                done, _ = ray.wait([*running, *starting], num_returns=1, timeout=self._poll)
                 self._drain_events(events, by_id, progress)
                 for ref in done:
+                    if ref in starting:
+                        self._replacement_ready(ref, starting.pop(ref), idle)
+                        continue
                     job = running.pop(ref)
                     result, crashed = self._collect(ref, job)
                     if crashed:
-                        # The process is gone: replace it so the sweep keeps its width.
+                        # The process (or its node) is gone: start a replacement so the sweep
+                        # keeps its width, without waiting for it; a lost node's share may
+                        # have no room left anywhere.
                         ray.kill(job.actor, no_restart=True)
-                        replacement = launch_trainers(1)
-                        _wait_until_ready(replacement)
-                        idle.extend(replacement)
+                        (replacement,) = launch_trainers(1)
+                        starting[replacement.describe.remote()] = _Starting(replacement, time.monotonic())
                         action = decide_after_crash(job.attempt, resources.max_retries)
                         if action is FailureAction.RETRY:
                             summary.retries += 1
@@ -176,17 +215,70 @@ class RayExecutor:
                     result.attempts = job.attempt
                     self._drain_events(events, by_id, progress)
                     store.append(job.spec, result)
-                    if result.status is TrialStatus.COMPLETED:
-                        summary.completed += 1
-                    else:
-                        summary.failed += 1
+                    self._count(summary, result)
                     progress.trial_finished(job.spec, result, retrying=False)
+                    if streak.record(result.status):
+                        raise SweepAborted(
+                            f"{streak.count} trials in a row failed, the last with: {result.error}; "
+                            "fix the cause and run the same command again (stored trials are kept), "
+                            "or raise resources.max_consecutive_failures"
+                        )
+                self._give_up_on_stuck_replacements(starting, have_trainers=bool(idle or running), waiting=bool(pending))
         finally:
             # Trials still running when the driver stops (Ctrl-C) are not stored; the actors
             # die with the driver's Ray session, and the next run picks those trials up.
             progress.close()
+            for job in starting.values():
+                ray.kill(job.actor, no_restart=True)
         summary.wall_seconds = time.monotonic() - t0
         return summary
+
+    @staticmethod
+    def _count(summary: ExecutionSummary, result: TrialResult) -> None:
+        if result.status is TrialStatus.COMPLETED:
+            summary.completed += 1
+        elif result.status is TrialStatus.STOPPED:
+            summary.stopped += 1
+        else:
+            summary.failed += 1
+
+    @staticmethod
+    def _replacement_ready(ref: ray.ObjectRef, job: _Starting, idle: list[Any]) -> None:
+        try:
+            ray.get(ref)
+        except _TRAINER_DIED:
+            return  # it died starting (its node went too); the sweep goes on without it
+        idle.append(job.actor)
+
+    @staticmethod
+    def _give_up_on_stuck_replacements(starting: dict[ray.ObjectRef, _Starting], have_trainers: bool, waiting: bool) -> None:
+        """Replacements wait for room; while other trainers work that costs nothing. With no
+        trainer left and trials waiting, wait a grace period, then stop the sweep."""
+        if have_trainers or not waiting:
+            return
+        if not starting:
+            raise SweepAborted("every trainer died and none could be replaced; check the Ray cluster (ray status)")
+        oldest = min(job.since for job in starting.values())
+        if time.monotonic() - oldest > _REPLACEMENT_GRACE_SECONDS:
+            raise SweepAborted(
+                f"every trainer died and no replacement could start within {_REPLACEMENT_GRACE_SECONDS:.0f} s "
+                "(no node has room for one); check the Ray cluster (ray status) and run the same command "
+                "again: stored trials are kept"
+            )
+
+    @staticmethod
+    def _rung_keeper(specs: list[TrialSpec], store: ResultsStore) -> Any:
+        """The sweep's successive-halving state, or None when the sweep has no rungs. Rung
+        values of trials already in the store count, so a resumed sweep judges alike."""
+        stopping = specs[0].stopping
+        if not stopping.rungs:
+            return None
+        keeper = RungKeeper.remote(stopping.rungs, stopping.keep, stopping.metric)
+        stored = store.read_epochs(specs[0].sweep)
+        if stored.num_rows:
+            rows = stored.select(["trial_id", "epoch", stopping.metric]).to_pylist()
+            ray.get(keeper.record_many.remote([(r["trial_id"], r["epoch"], r[stopping.metric]) for r in rows]))
+        return keeper
 
     def _put_datasets(self, specs: list[TrialSpec]) -> dict[str, ray.ObjectRef]:
         """Load each distinct dataset once, in a worker, into the object store. Bad or

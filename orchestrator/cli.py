@@ -57,7 +57,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         experiment, store, rerun=args.rerun, address=args.address, progress=progress_for(sys.stderr)
     )
     print(
-        f"sweep {summary.sweep}: {summary.completed} completed, {summary.failed} failed, "
+        f"sweep {summary.sweep}: {summary.completed} completed, {summary.stopped} stopped early, {summary.failed} failed, "
         f"{summary.skipped} already stored, {summary.retries} retries; "
         f"{summary.wall_seconds:.1f}s on {summary.trainers} trainers",
         file=sys.stderr,

@@ -30,6 +30,7 @@ __all__ = [
     "ResourcesConfig",
     "OutputsConfig",
     "SweepConfig",
+    "StoppingConfig",
     "MODEL_PARAMS",
     "MODEL_DEFAULTS",
     "resolve_model",
@@ -192,6 +193,15 @@ class ResourcesConfig:
     cpus_per_trainer: int = 1
     # Times a trial whose trainer process died is re-run before it is stored as failed.
     max_retries: int = 2
+    # Stop the sweep after this many trials in a row end failed (a broken config or node
+    # fails them all alike); null: never.
+    max_consecutive_failures: int | None = 5
+    # GPU packing: trainers sharing each GPU (replicas must be 1). Each asks Ray for
+    # 1/trainers_per_gpu of a GPU, and TensorFlow grows its memory as needed.
+    trainers_per_gpu: int = 1
+    # Cap each trainer's GPU memory (MiB) instead of growing it; with packing, keeps one
+    # trainer from starving the others. null: memory growth.
+    gpu_memory_mb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +214,25 @@ class OutputsConfig:
     save_model: bool = False
     # Per-trial TensorBoard event files with an HParams summary.
     tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class StoppingConfig:
+    """When the sweep stops trials before their last epoch (see orchestrator/stopping.py).
+    Not part of a trial's identity: it decides how far a trial runs, not what it computes;
+    a stopped trial is stored with status ``stopped`` and the reason."""
+
+    # Stop a trial whose training or validation loss is NaN or infinite.
+    diverged: bool = True
+    # After this many epochs, stop a trial whose validation accuracy is still within
+    # chance_margin of chance (1 / classes); null: off.
+    chance_after: int | None = None
+    chance_margin: float = 0.5
+    # Successive halving: at each rung epoch, a trial goes on only if its metric is among
+    # the best `keep` fraction of the values seen at that rung so far. Empty: off.
+    rungs: list[int] = field(default_factory=list)
+    keep: float = 0.5
+    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
 
 
 @dataclass(frozen=True)
@@ -220,6 +249,7 @@ SECTIONS: dict[str, type] = {
     "training": TrainingConfig,
     "resources": ResourcesConfig,
     "outputs": OutputsConfig,
+    "stopping": StoppingConfig,
 }
 
 
@@ -232,6 +262,7 @@ class Experiment:
     training: TrainingConfig = TrainingConfig()
     resources: ResourcesConfig = ResourcesConfig()
     outputs: OutputsConfig = OutputsConfig()
+    stopping: StoppingConfig = StoppingConfig()
     sweep: SweepConfig = SweepConfig()
 
     def to_dict(self) -> dict[str, Any]:
@@ -434,7 +465,7 @@ def _parse_sweep(raw: Any, origin: str) -> SweepConfig:
             close = difflib.get_close_matches(str(path), all_fields, n=1)
             hint_text = f"did you mean {close[0]!r}?" if close else "axes are dotted fields such as training.learning_rate"
             raise ConfigError(f"{origin}: sweep.grid: unknown field {path!r}; {hint_text}") from None
-        if path.startswith(("resources.", "outputs.")):
+        if path.startswith(("resources.", "outputs.", "stopping.")):
             section = path.split(".")[0]
             raise ConfigError(
                 f"{origin}: sweep.grid: {path!r} says where or what a trial keeps, not what it "
@@ -475,18 +506,14 @@ def check_experiment(experiment: Experiment, origin: str = "<config>") -> None:
 
     for point in grid_points(experiment.sweep):
         _check_point(with_overrides(experiment, point), origin, point)
-    r = experiment.resources
-    for key in ("replicas", "cpus_per_trainer"):
-        if getattr(r, key) < 1:
-            raise ConfigError(f"{origin}: resources.{key}: must be >= 1, got {getattr(r, key)}")
-    if r.trainers is not None and r.trainers < 1:
-        raise ConfigError(f"{origin}: resources.trainers: must be >= 1 or null (one per core), got {r.trainers}")
-    if r.max_retries < 0:
-        raise ConfigError(f"{origin}: resources.max_retries: must be >= 0, got {r.max_retries}")
+
+    def fail(message: str) -> None:
+        raise ConfigError(f"{origin}: {message}")
+
+    _check_resources(experiment.resources, fail)
+    _check_stopping(experiment.stopping, fail)
     if experiment.outputs.checkpoint_every < 0:
-        raise ConfigError(
-            f"{origin}: outputs.checkpoint_every: must be >= 0 (0: no checkpoints), got {experiment.outputs.checkpoint_every}"
-        )
+        fail(f"outputs.checkpoint_every: must be >= 0 (0: no checkpoints), got {experiment.outputs.checkpoint_every}")
 
 
 def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
@@ -538,6 +565,36 @@ def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
         fail(f"training.augment_shift: a fraction of the image size in [0, 0.5), got {t.augment_shift}")
     if t.early_stopping_patience is not None and t.early_stopping_patience < 0:
         fail(f"training.early_stopping_patience: must be >= 0 or null (off), got {t.early_stopping_patience}")
+
+
+def _check_resources(r: ResourcesConfig, fail: Any) -> None:
+    if r.replicas < 1:
+        fail(f"resources.replicas: must be >= 1, got {r.replicas}")
+    if r.cpus_per_trainer < 1:
+        fail(f"resources.cpus_per_trainer: must be >= 1, got {r.cpus_per_trainer}")
+    if r.trainers is not None and r.trainers < 1:
+        fail(f"resources.trainers: must be >= 1 or null (one per core), got {r.trainers}")
+    if r.max_retries < 0:
+        fail(f"resources.max_retries: must be >= 0, got {r.max_retries}")
+    if r.max_consecutive_failures is not None and r.max_consecutive_failures < 1:
+        fail(f"resources.max_consecutive_failures: must be >= 1 or null (never stop), got {r.max_consecutive_failures}")
+    if r.trainers_per_gpu < 1:
+        fail(f"resources.trainers_per_gpu: must be >= 1, got {r.trainers_per_gpu}")
+    if r.trainers_per_gpu > 1 and r.replicas > 1:
+        fail("resources.trainers_per_gpu: packing shares one GPU between trainers; it needs replicas: 1")
+    if r.gpu_memory_mb is not None and r.gpu_memory_mb < 1:
+        fail(f"resources.gpu_memory_mb: must be >= 1 or null (memory growth), got {r.gpu_memory_mb}")
+
+
+def _check_stopping(s: StoppingConfig, fail: Any) -> None:
+    if s.chance_after is not None and s.chance_after < 1:
+        fail(f"stopping.chance_after: epochs of grace, must be >= 1 or null (off), got {s.chance_after}")
+    if not s.chance_margin > 0:
+        fail(f"stopping.chance_margin: must be > 0, got {s.chance_margin}")
+    if not 0 < s.keep < 1:
+        fail(f"stopping.keep: the fraction of trials going on at each rung, in (0, 1), got {s.keep}")
+    if any(r < 1 for r in s.rungs) or sorted(set(s.rungs)) != s.rungs:
+        fail(f"stopping.rungs: epochs in increasing order, each >= 1, got {s.rungs}")
 
 
 def resolve_model(config: ModelConfig) -> ModelConfig:

@@ -31,6 +31,8 @@ class SweepProgress:
 def _outcome(result: TrialResult) -> str:
     if result.status is TrialStatus.COMPLETED:
         return f"test_acc={result.test_accuracy:.4f} in {result.total_seconds:.1f}s"
+    if result.status is TrialStatus.STOPPED:
+        return f"stopped after {len(result.epochs)} epochs ({result.stop_reason}): test_acc={result.test_accuracy:.4f}"
     return f"{result.status.value}: {result.error}"
 
 

@@ -20,6 +20,7 @@ class RunSummary:
     trials: int  # in the sweep
     skipped: int  # already in the store
     completed: int
+    stopped: int  # ended early by a stopping rule (stopping: in the config)
     failed: int
     retries: int
     trainers: int
@@ -42,7 +43,7 @@ def run_experiment(
     if not plan.to_run:
         progress.start(experiment.name, to_run=0, skipped=len(plan.skipped), trainers=0)
         progress.close()
-        return RunSummary(experiment.name, len(specs), len(plan.skipped), 0, 0, 0, 0, 0.0)
+        return RunSummary(experiment.name, len(specs), len(plan.skipped), 0, 0, 0, 0, 0, 0.0)
 
     # Imported here: Ray (and its start-up cost) only when there is something to run.
     from cluster import RayExecutor, ray_session
@@ -56,6 +57,7 @@ def run_experiment(
         trials=len(specs),
         skipped=len(plan.skipped),
         completed=done.completed,
+        stopped=done.stopped,
         failed=done.failed,
         retries=done.retries,
         trainers=done.trainers,

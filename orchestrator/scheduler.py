@@ -8,9 +8,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from orchestrator.trial import TrialSpec
+from orchestrator.trial import TrialSpec, TrialStatus
 
-__all__ = ["SweepPlan", "plan_sweep", "FailureAction", "decide_after_crash", "trainer_count"]
+__all__ = ["SweepPlan", "plan_sweep", "FailureAction", "decide_after_crash", "FailureStreak", "trainer_count"]
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,42 @@ def decide_after_crash(attempts: int, max_retries: int) -> FailureAction:
     return FailureAction.RETRY if attempts <= max_retries else FailureAction.FAIL
 
 
+@dataclass
+class FailureStreak:
+    """Counts trials that end failed in a row. Many in a row mean a cause common to them
+    all (a broken install, a config every trial trips over, a sick node), and running the
+    rest of the sweep would only fail them the same way."""
+
+    limit: int | None
+    count: int = 0
+
+    def record(self, status: TrialStatus) -> bool:
+        """Count one stored result; True when the streak has reached the limit."""
+        self.count = self.count + 1 if status is TrialStatus.FAILED else 0
+        return self.limit is not None and self.count >= self.limit
+
+
 def trainer_count(
-    cluster_cpus: float, cluster_gpus: float, replicas: int, cpus_per_trainer: int, requested: int | None, trials: int
+    cluster_cpus: float,
+    cluster_gpus: float,
+    replicas: int,
+    cpus_per_trainer: int,
+    requested: int | None,
+    trials: int,
+    trainers_per_gpu: int = 1,
 ) -> int:
     """How many trainer actors to start.
 
-    GPU clusters: one trainer per ``replicas`` GPUs. CPU-only clusters: one single-threaded
-    trainer per core, because two one-thread trainers side by side give 1.5-1.8x the
-    throughput of one two-thread trainer (DESIGN.md). Never more trainers than trials.
+    GPU clusters: one trainer per ``replicas`` GPUs, or ``trainers_per_gpu`` trainers per
+    GPU when small trials are packed. CPU-only clusters: one single-threaded trainer per
+    core, because two one-thread trainers side by side give 1.5-1.8x the throughput of one
+    two-thread trainer (DESIGN.md). Never more trainers than trials.
     """
     if requested is not None:
         fit = requested
     elif cluster_gpus >= 1:
-        fit = int(cluster_gpus // replicas)
+        # Each trainer also holds cpus_per_trainer CPUs: never start more than both allow.
+        fit = min(int(cluster_gpus * trainers_per_gpu // replicas), int(cluster_cpus // cpus_per_trainer))
     else:
         fit = int(cluster_cpus // cpus_per_trainer)
     return max(1, min(fit, trials))

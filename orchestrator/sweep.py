@@ -40,6 +40,7 @@ def expand_sweep(experiment: Experiment) -> list[TrialSpec]:
                     training=e.training,
                     resources=e.resources,
                     outputs=e.outputs,
+                    stopping=e.stopping,
                     point=point,
                 )
             )

@@ -21,6 +21,7 @@ from orchestrator.config import (
     ModelConfig,
     OutputsConfig,
     ResourcesConfig,
+    StoppingConfig,
     TrainingConfig,
 )
 
@@ -39,11 +40,12 @@ _ADDED_LATER = {"training": {"augment_shift"}}
 
 class TrialStatus(str, enum.Enum):
     COMPLETED = "completed"
+    STOPPED = "stopped"  # ended early by a stopping rule; `stop_reason` says which and why
     FAILED = "failed"
 
     def is_final(self) -> bool:
         """A final result is kept; a re-run of the sweep skips it. Failed trials run again."""
-        return self is TrialStatus.COMPLETED
+        return self is not TrialStatus.FAILED
 
 
 # The config sections that determine what a trial computes; resources and outputs only
@@ -91,6 +93,7 @@ class TrialSpec:
     training: TrainingConfig
     resources: ResourcesConfig
     outputs: OutputsConfig = OutputsConfig()
+    stopping: StoppingConfig = StoppingConfig()
     # The grid point this trial is, as dotted field -> value (empty for a single config).
     point: dict[str, Any] = field(default_factory=dict)
     # Where trainers keep checkpoints, TensorBoard logs and models (a directory every node
@@ -146,6 +149,7 @@ class TrialResult:
     started_at: datetime
     ended_at: datetime
     error: str | None = None
+    stop_reason: str | None = None  # set when status is STOPPED
     epochs: list[EpochRecord] = field(default_factory=list)
     test_loss: float | None = None
     test_accuracy: float | None = None

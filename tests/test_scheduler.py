@@ -37,3 +37,16 @@ def test_crashes_retry_up_to_the_limit():
 )
 def test_trainer_count(cpus, gpus, replicas, per, requested, trials, expected):
     assert trainer_count(cpus, gpus, replicas, per, requested, trials) == expected
+
+
+@pytest.mark.parametrize(
+    "cpus, gpus, per_gpu, expected",
+    [
+        (8, 2, 2, 4),  # two trainers packed on each GPU
+        (8, 2, 4, 8),
+        (2, 2, 4, 2),  # but never more than the CPUs hold
+        (16, 4, 1, 4),
+    ],
+)
+def test_trainer_count_with_gpu_packing(cpus, gpus, per_gpu, expected):
+    assert trainer_count(cpus, gpus, 1, 1, None, 16, trainers_per_gpu=per_gpu) == expected

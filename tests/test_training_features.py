@@ -166,3 +166,18 @@ def test_tensorboard_logs_hold_scalars_and_the_hparams_summary(data, device, tmp
             found_hparams = True
     assert found_hparams
     assert (log_dir / "train").is_dir() and (log_dir / "validation").is_dir()
+
+
+def test_shift_augmentation_acts_in_training_only_and_adds_no_weights(data, device):
+    from orchestrator.config import ModelConfig as M
+    from trainers.models import build_model
+
+    plain = build_model(M(name="lenet5"), data.input_shape, 10)
+    shifted = build_model(M(name="lenet5"), data.input_shape, 10, augment_shift=0.2)
+    assert shifted.count_params() == plain.count_params() == 61_706
+    shifted.set_weights(plain.get_weights())
+    x = data.x_val[:32]
+    # Inference (evaluate, predict): the images go in unshifted, so both models agree.
+    np.testing.assert_allclose(shifted(x, training=False), plain(x, training=False), rtol=1e-5, atol=1e-6)
+    # Training: the shifted model sees moved images.
+    assert not np.allclose(shifted(x, training=True), plain(x, training=True), atol=1e-3)

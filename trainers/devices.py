@@ -27,14 +27,15 @@ class DeviceInfo:
 
 
 # The arguments and result of the one configure_process call this process may make.
-_configured: tuple[tuple[int, int], DeviceInfo] | None = None
+_configured: tuple[tuple[int, int, int | None], DeviceInfo] | None = None
 
 
-def configure_process(replicas: int = 1, threads: int = 1) -> DeviceInfo:
+def configure_process(replicas: int = 1, threads: int = 1, gpu_memory_mb: int | None = None) -> DeviceInfo:
     """Set up TensorFlow for this process; call once, before any TensorFlow op.
 
     - Memory growth on every visible GPU: Ray sets ``CUDA_VISIBLE_DEVICES`` per actor and
       several trials may share one GPU, while TensorFlow by default maps all its memory.
+      ``gpu_memory_mb`` instead caps each GPU at that much (a fixed share when packing).
     - ``threads`` intra-op and inter-op threads: one per trainer is the fast layout on CPU
       (two single-thread trainers beat one two-thread trainer, see DESIGN.md).
     - No GPU and ``replicas > 1``: the CPU is split into ``replicas`` logical devices, so the
@@ -48,27 +49,28 @@ def configure_process(replicas: int = 1, threads: int = 1) -> DeviceInfo:
         raise ValueError(f"configure_process: replicas and threads must be >= 1, got {replicas=}, {threads=}")
     if _configured is not None:
         args, info = _configured
-        if args == (replicas, threads):
+        if args == (replicas, threads, gpu_memory_mb):
             return info
         raise RuntimeError(
-            f"configure_process(replicas={replicas}, threads={threads}): this process was already "
-            f"configured with replicas={args[0]}, threads={args[1]}, and TensorFlow cannot be "
-            "reconfigured after it initialises; run differently-shaped trials in a new process"
+            f"configure_process(replicas={replicas}, threads={threads}, gpu_memory_mb={gpu_memory_mb}): "
+            f"this process was already configured with replicas={args[0]}, threads={args[1]}, "
+            f"gpu_memory_mb={args[2]}, and TensorFlow cannot be reconfigured after it initialises; "
+            "run differently-shaped trials in a new process"
         )
     import tensorflow as tf
 
     try:
-        info = _configure(tf, replicas, threads)
+        info = _configure(tf, replicas, threads, gpu_memory_mb)
     except RuntimeError as e:
         raise RuntimeError(
             "configure_process must run before any TensorFlow op in this process "
             f"(TensorFlow said: {e}); call it first thing in the trainer process"
         ) from e
-    _configured = ((replicas, threads), info)
+    _configured = ((replicas, threads, gpu_memory_mb), info)
     return info
 
 
-def _configure(tf: Any, replicas: int, threads: int) -> DeviceInfo:
+def _configure(tf: Any, replicas: int, threads: int, gpu_memory_mb: int | None) -> DeviceInfo:
     gpus = tf.config.list_physical_devices("GPU")
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -81,7 +83,12 @@ def _configure(tf: Any, replicas: int, threads: int) -> DeviceInfo:
         # Outside Ray all GPUs are visible; use only the first `replicas` of them.
         tf.config.set_visible_devices(gpus[:replicas], "GPU")
         for gpu in gpus[:replicas]:
-            tf.config.experimental.set_memory_growth(gpu, True)
+            if gpu_memory_mb is None:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            else:  # growth and a fixed limit exclude each other
+                tf.config.set_logical_device_configuration(
+                    gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=gpu_memory_mb)]
+                )
         return DeviceInfo("GPU", replicas)
     if replicas > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from orchestrator.stopping import epoch_stop_reason
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
@@ -56,6 +57,7 @@ def run_trial(
     data: DatasetArrays,
     device: DeviceInfo,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    should_stop: Callable[[EpochRecord], str | None] | None = None,
 ) -> TrialResult:
     """Train ``spec`` on ``data`` for ``spec.training.epochs`` epochs, then evaluate on the test set.
 
@@ -66,8 +68,11 @@ def run_trial(
     one step equals one step on the whole global batch on one device.
 
     ``on_epoch`` is called after every epoch with that epoch's record (in this process; keep
-    it cheap). A NaN loss is recorded, not raised. Any exception propagates: the caller
-    stores the trial as failed.
+    it cheap). After it, the trial stops early (status STOPPED, with the reason) when
+    ``spec.stopping``'s own rules say so (NaN loss, stuck at chance) or when ``should_stop``
+    (rules shared across the sweep, such as successive halving) returns a reason. A NaN
+    loss is recorded, not raised. Any exception propagates: the caller stores the trial as
+    failed.
     """
     started_at = datetime.now(timezone.utc)
     t_start = time.perf_counter()
@@ -93,7 +98,13 @@ def run_trial(
         done = _resume(model, artifacts)
     build_seconds = time.perf_counter() - t0
 
-    recorder = _EpochRecorder(on_epoch, done)
+    def stop_reason(record: EpochRecord) -> str | None:
+        if record.epoch >= training.epochs:
+            return None  # it ran in full: nothing left to save by stopping
+        own = epoch_stop_reason(record, spec.stopping, data.num_classes)
+        return own or (should_stop(record) if should_stop is not None else None)
+
+    recorder = _EpochRecorder(on_epoch, stop_reason, done)
     t0 = time.perf_counter()
     model.fit(
         train_x,
@@ -125,7 +136,8 @@ def run_trial(
     per_epoch = steady if steady is not None else first
     return TrialResult(
         trial_id=spec.trial_id,
-        status=TrialStatus.COMPLETED,
+        status=TrialStatus.STOPPED if recorder.stop_reason else TrialStatus.COMPLETED,
+        stop_reason=recorder.stop_reason,
         started_at=started_at,
         ended_at=datetime.now(timezone.utc),
         epochs=epochs,
@@ -224,12 +236,20 @@ def _eval_batch(replicas: int) -> int:
 
 
 class _EpochRecorder(keras.callbacks.Callback):
-    """Turns Keras' epoch logs into EpochRecords; an epoch's seconds include its validation."""
+    """Turns Keras' epoch logs into EpochRecords (an epoch's seconds include its validation)
+    and stops training when ``stop_reason`` gives a reason for the epoch just recorded."""
 
-    def __init__(self, on_epoch: Callable[[EpochRecord], None] | None, done: list[EpochRecord] = ()) -> None:
+    def __init__(
+        self,
+        on_epoch: Callable[[EpochRecord], None] | None,
+        stop_reason: Callable[[EpochRecord], str | None],
+        done: list[EpochRecord] = (),
+    ) -> None:
         super().__init__()
         self.records: list[EpochRecord] = list(done)  # epochs of an earlier, resumed run first
+        self.stop_reason: str | None = None
         self._on_epoch = on_epoch
+        self._stop_reason = stop_reason
         self._t0 = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -248,6 +268,9 @@ class _EpochRecorder(keras.callbacks.Callback):
         self.records.append(record)
         if self._on_epoch is not None:
             self._on_epoch(record)
+        self.stop_reason = self._stop_reason(record)
+        if self.stop_reason:
+            self.model.stop_training = True
 
 
 def _metric(logs: dict[str, Any], key: str) -> float:

@@ -80,6 +80,7 @@ TRIALS_SCHEMA = pa.schema(
         pa.field("started_at", _UTC),
         pa.field("ended_at", _UTC),
         pa.field("error", pa.string()),
+        pa.field("stop_reason", pa.string()),
     ],
     metadata=_META,
 )

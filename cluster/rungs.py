@@ -1,0 +1,26 @@
+"""One small actor per sweep that keeps the successive-halving rungs (orchestrator/stopping.py)
+for every trainer of the sweep: trainers report at rung epochs and get a verdict back."""
+
+from __future__ import annotations
+
+import ray
+
+from orchestrator.stopping import RungVerdict, SuccessiveHalving
+from orchestrator.trial import EpochRecord
+
+__all__ = ["RungKeeper"]
+
+
+# num_cpus=0: the trainers hold every CPU; a few calls per trial must not wait for one.
+@ray.remote(num_cpus=0)
+class RungKeeper:
+    def __init__(self, rungs: list[int], keep: float, metric: str) -> None:
+        self._halving = SuccessiveHalving(rungs=list(rungs), keep=keep, metric=metric)
+
+    def record_many(self, values: list[tuple[str, int, float]]) -> None:
+        for trial_id, epoch, value in values:
+            if value is not None:
+                self._halving.record(trial_id, epoch, value)
+
+    def report(self, trial_id: str, record: EpochRecord) -> RungVerdict:
+        return self._halving.report(trial_id, record)
