@@ -174,6 +174,8 @@ class TrialResult:
     tensorflow_version: str = ""
     keras_version: str = ""
     attempts: int = 1  # set by the executor: runs including retries
+    # Epochs restored from the checkpoint of an earlier run that died (0: started afresh).
+    resumed_epochs: int = 0
 
     @property
     def final_epoch(self) -> EpochRecord | None:

@@ -115,13 +115,15 @@ def test_full_mnist_trial_through_ray(fresh_ray, tmp_path, mnist_dir):
 
 
 class _KillFirstTrainer(SweepProgress):
-    """Progress hook that SIGKILLs the trainer process running the first epoch it hears of."""
+    """Progress hook that SIGKILLs a busy trainer process when it first hears of an epoch
+    ``at_epoch`` (by then that trial's checkpoint of the epoch before is on disk)."""
 
-    def __init__(self) -> None:
+    def __init__(self, at_epoch: int = 2) -> None:
         self.killed: list[int] = []
+        self._at = at_epoch
 
     def epoch_done(self, spec, record) -> None:
-        if self.killed:
+        if self.killed or record.epoch < self._at:
             return
         for pid in _trainer_pids(busy=True):
             os.kill(pid, signal.SIGKILL)
@@ -130,7 +132,9 @@ class _KillFirstTrainer(SweepProgress):
 
 
 def _trainer_pids(busy: bool) -> list[int]:
-    """Ray titles an actor process ``ray::_Trainer.run_trial`` while it runs a trial."""
+    """Trainer processes of this test's own Ray (descendants of this process; other Ray
+    clusters may run on the machine). Ray titles an actor process
+    ``ray::_Trainer.run_trial`` while it runs a trial."""
     title = "ray::_Trainer.run_trial" if busy else "ray::_Trainer"
     pids = []
     for proc in Path("/proc").iterdir():
@@ -138,15 +142,30 @@ def _trainer_pids(busy: bool) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError):
             continue
-        if cmdline.startswith(title):
+        if cmdline.startswith(title) and _descends_from(int(proc.name), os.getpid()):
             pids.append(int(proc.name))
     return pids
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # field 4, after the (comm) field
+        if pid == ancestor:
+            return True
+    return False
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds trainer processes through /proc (Linux)")
 def test_trainer_killed_mid_trial_is_retried_and_every_trial_stored_once(fresh_ray, tmp_path):
     experiment = parse_experiment(
-        {"name": "crash", "training": {"epochs": 3, "batch_size": 256}, "sweep": {"seeds": [0, 1, 2]}}
+        # One trainer: the busy trainer process is the one running the trial whose epoch 2 we hear of.
+        # Six epochs: the trial is still running when the driver hears of its epoch 2.
+        {"name": "crash", "training": {"epochs": 6, "batch_size": 256}, "resources": {"trainers": 1},
+         "sweep": {"seeds": [0, 1, 2]}}
     )
     store = ParquetResultsStore(str(tmp_path))
     killer = _KillFirstTrainer()
@@ -158,7 +177,13 @@ def test_trainer_killed_mid_trial_is_retried_and_every_trial_stored_once(fresh_r
     assert sorted(r["trial_id"] for r in rows) == sorted({r["trial_id"] for r in rows})  # once each
     assert len(rows) == 3
     assert sorted(r["attempts"] for r in rows) == [1, 1, 2]  # the killed trial ran twice
-    assert all(r["epochs_run"] == 3 for r in rows)
+    assert all(r["epochs_run"] == 6 for r in rows)
+    # The retry went on from the dead run's last checkpoint instead of starting over.
+    (retried,) = [r for r in rows if r["attempts"] == 2]
+    assert retried["resumed_epochs"] >= 1
+    assert all(r["resumed_epochs"] == 0 for r in rows if r["attempts"] == 1)
+    epochs = [e for e in store.read_epochs("crash").to_pylist() if e["trial_id"] == retried["trial_id"]]
+    assert sorted(e["epoch"] for e in epochs) == [1, 2, 3, 4, 5, 6]  # each epoch stored once
 
 
 def test_resources_the_cluster_cannot_give_are_refused_not_waited_for(fresh_ray, tmp_path):
@@ -176,3 +201,72 @@ def test_unreachable_address_fails_fast_and_writes_nothing(fresh_ray, tmp_path, 
     assert main(argv) == 2
     assert "no Ray cluster answers at 127.0.0.1:1" in capsys.readouterr().err
     assert not store_dir.exists()
+
+
+def test_packing_puts_several_trainers_on_each_logical_gpu(fresh_ray, tmp_path):
+    ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    experiment = parse_experiment(
+        {"name": "packed", "training": {"epochs": 1, "batch_size": 256}, "resources": {"trainers_per_gpu": 2},
+         "sweep": {"seeds": [0, 1, 2, 3]}}
+    )
+    store = ParquetResultsStore(str(tmp_path))
+    summary = run_experiment(experiment, store)
+    assert (summary.completed, summary.trainers) == (4, 4)  # 2 GPUs x 2 trainers each
+    assert store.read_trials("packed").num_rows == 4
+
+    # What each packed trainer sees: Ray gives it a half of one GPU and sets CUDA_VISIBLE_DEVICES.
+    from ray.util.queue import Queue
+
+    events = Queue(actor_options={"num_cpus": 0})
+    actors = [TrainerActor.options(num_cpus=1, num_gpus=0.5).remote(replicas=1, threads=1, events=events) for _ in range(4)]
+    seen = ray.get([a.describe.remote() for a in actors])
+    assert sorted(s["cuda_visible_devices"] for s in seen) == ["0", "0", "1", "1"]
+    assert all(s["gpu_ids"] == [s["cuda_visible_devices"]] for s in seen)
+
+
+def test_successive_halving_stops_trials_outside_the_best_half(fresh_ray, tmp_path):
+    from orchestrator.stopping import SuccessiveHalving
+    from orchestrator.trial import EpochRecord
+
+    # One trainer: trials reach the rung in sweep order, so the verdicts are reproducible.
+    # The two 1e-5 trials (far slower to learn) reach it last and must be stopped.
+    experiment = parse_experiment(
+        {"name": "halving", "training": {"epochs": 3, "batch_size": 128}, "resources": {"trainers": 1},
+         "stopping": {"rungs": [1], "keep": 0.5},
+         "sweep": {"grid": {"training.learning_rate": [3e-3, 1e-5]}, "seeds": [0, 1]}}
+    )
+    store = ParquetResultsStore(str(tmp_path))
+    summary = run_experiment(experiment, store)
+    rows = {r["trial_id"]: r for r in store.read_trials("halving").to_pylist()}
+    assert len(rows) == 4 and summary.stopped >= 2 and summary.completed + summary.stopped == 4
+    slow = [r for r in rows.values() if r["learning_rate"] == 1e-5]
+    assert all(r["status"] == "stopped" and r["epochs_run"] == 1 for r in slow)
+    assert all(r["stop_reason"].startswith("halving: val_accuracy") for r in slow)
+
+    # The stored verdicts are exactly the rule's, replayed in sweep order on the stored values.
+    first_epochs = {e["trial_id"]: e for e in store.read_epochs("halving").to_pylist() if e["epoch"] == 1}
+    rule = SuccessiveHalving(rungs=[1], keep=0.5, metric="val_accuracy")
+    from orchestrator.sweep import expand_sweep
+
+    for spec in expand_sweep(experiment):
+        e = first_epochs[spec.trial_id]
+        verdict = rule.report(spec.trial_id, EpochRecord(1, e["loss"], e["accuracy"], e["val_loss"], e["val_accuracy"], 0))
+        assert rows[spec.trial_id]["status"] == ("completed" if verdict.go_on else "stopped")
+        assert rows[spec.trial_id]["epochs_run"] == (3 if verdict.go_on else 1)
+
+
+def test_a_run_of_failing_trials_aborts_the_sweep_with_one_message(fresh_ray, tmp_path, capsys):
+    # Kernels of 13x13 'valid' shrink 28x28 images below zero by the second conv: every trial
+    # fails the same way inside the trainer (not a crash: never retried).
+    config = tmp_path / "broken.yaml"
+    config.write_text(
+        "name: broken\nmodel: {name: lenet5_avgpool, kernel_size: 13}\ntraining: {epochs: 1}\n"
+        "resources: {trainers: 1, max_consecutive_failures: 2}\nsweep: {seeds: [0, 1, 2, 3]}\n"
+    )
+    store_dir = tmp_path / "store"
+    assert main(["run", str(config), "--store", str(store_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "2 trials in a row failed" in err and "max_consecutive_failures" in err
+    rows = ParquetResultsStore(str(store_dir)).read_trials("broken").to_pylist()
+    assert len(rows) == 2 and all(r["status"] == "failed" and r["attempts"] == 1 for r in rows)
+    assert all(r["error"] for r in rows)

@@ -142,6 +142,7 @@ def test_run_trial_resumes_from_a_checkpoint_and_clears_it(data, device, tmp_pat
     result = run_trial(s, data, device, on_epoch=seen.append)
     assert [r.epoch for r in result.epochs] == [1, 2, 3]
     assert [r.epoch for r in seen] == [3]  # only the new epoch ran
+    assert (first.resumed_epochs, result.resumed_epochs) == (0, 2)
     assert result.epochs[:2] == first.epochs
     assert not (tmp_path / "checkpoints" / "feat" / s.trial_id).exists()
     assert (tmp_path / "models" / "feat" / f"{s.trial_id}.keras").is_file()

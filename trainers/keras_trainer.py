@@ -138,6 +138,7 @@ def run_trial(
         trial_id=spec.trial_id,
         status=TrialStatus.STOPPED if recorder.stop_reason else TrialStatus.COMPLETED,
         stop_reason=recorder.stop_reason,
+        resumed_epochs=len(done),
         started_at=started_at,
         ended_at=datetime.now(timezone.utc),
         epochs=epochs,

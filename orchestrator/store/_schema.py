@@ -74,6 +74,7 @@ TRIALS_SCHEMA = pa.schema(
         pa.field("device_kind", pa.string()),
         pa.field("device_count", pa.int64()),
         pa.field("attempts", pa.int64()),
+        pa.field("resumed_epochs", pa.int64()),
         pa.field("tensorflow_version", pa.string()),
         pa.field("keras_version", pa.string()),
         pa.field("orch_version", pa.string()),
