@@ -270,3 +270,69 @@ def test_a_run_of_failing_trials_aborts_the_sweep_with_one_message(fresh_ray, tm
     rows = ParquetResultsStore(str(store_dir)).read_trials("broken").to_pylist()
     assert len(rows) == 2 and all(r["status"] == "failed" and r["attempts"] == 1 for r in rows)
     assert all(r["error"] for r in rows)
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds leftover processes through /proc (Linux)")
+def test_driver_killed_mid_sweep_resumes_without_duplicates(fresh_ray, tmp_path, capsys):
+    import subprocess
+    import sys
+    import time
+
+    store_dir = tmp_path / "store"
+    argv = ["run", str(REPO / "configs" / "quickstart.yaml"), "--store", str(store_dir), "--name", "resume",
+            "--set", "training.epochs=4", "--set", "resources.trainers=1"]
+    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *argv], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trials_dir = store_dir / "trials" / "resume"
+    try:
+        deadline = time.monotonic() + 240
+        while not (trials_dir.exists() and list(trials_dir.glob("*.parquet"))):
+            assert driver.poll() is None, "the sweep ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no trial was stored within 240 s"
+            time.sleep(0.2)
+        orphans = [pid for pid in _processes_titled("ray::_Trainer") if _descends_from(pid, driver.pid)]
+        assert orphans, "the driver's trainer processes were not found"
+    finally:
+        driver.kill()  # SIGKILL: no clean-up code runs in the driver
+        driver.wait()
+    store = ParquetResultsStore(str(store_dir))
+    before = store.read_trials("resume").to_pylist()
+    assert 1 <= len(before) < 4
+
+    # Its trainers go with it: nothing keeps computing for a driver that is gone.
+    deadline = time.monotonic() + 60
+    while any(_alive(pid) for pid in orphans):
+        assert time.monotonic() < deadline, "trainers of the killed driver still run after 60 s"
+        time.sleep(0.5)
+
+    assert main(argv) == 0
+    assert f"{4 - len(before)} completed" in capsys.readouterr().err
+    rows = store.read_trials("resume").to_pylist()
+    assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4  # none twice, none lost
+    assert {r["run_id"] for r in before} <= {r["run_id"] for r in rows}  # the first runs are kept
+
+    # --rerun runs every trial again; the latest run of each is what results show.
+    assert main([*argv, "--rerun"]) == 0
+    assert store.read_trials("resume").num_rows == 8
+    capsys.readouterr()
+    assert main(["results", "resume", "--store", str(store_dir), "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 4
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting to be reaped (a container's pid 1 may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _processes_titled(title: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc / "cmdline").read_bytes().startswith(title.encode()):
+                pids.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return pids
