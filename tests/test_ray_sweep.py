@@ -190,7 +190,7 @@ def test_resources_the_cluster_cannot_give_are_refused_not_waited_for(fresh_ray,
     experiment = parse_experiment({"name": "big", "resources": {"cpus_per_trainer": 3}})
     store = ParquetResultsStore(str(tmp_path))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    with pytest.raises(InputError, match="cpus_per_trainer=3 but the Ray cluster has 2 CPUs"):
+    with pytest.raises(InputError, match="cpus_per_trainer=3 but no node of the Ray cluster has more than 2 CPUs"):
         run_experiment(experiment, store)
     assert store.read_trials().num_rows == 0
 
