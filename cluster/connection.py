@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import ray
 
+from cluster.auth import check_cluster, send_token_if_available
 from orchestrator.errors import InputError
 
 __all__ = ["ray_session"]
@@ -19,8 +20,10 @@ __all__ = ["ray_session"]
 def ray_session(address: str | None = None) -> Iterator[None]:
     """Run the body connected to Ray.
 
-    ``address=None`` starts a quiet embedded Ray on this machine (no dashboard, no usage
-    reporting, worker logs kept out of the terminal) and stops it afterwards. An address
+    ``address=None`` joins the cluster named by ``RAY_ADDRESS`` when that is set (Ray sets it
+    for the driver of a Ray job, so the ``orch run`` that ``orch submit`` starts runs on the
+    job's cluster); otherwise it starts a quiet embedded Ray on this machine (no dashboard, no
+    usage reporting, worker logs kept out of the terminal) and stops it afterwards. An address
     (``auto``, ``HOST:6379``) joins an existing cluster and leaves it running. If Ray is
     already initialised in this process (a test, a notebook), it is used as it is.
     """
@@ -30,23 +33,43 @@ def ray_session(address: str | None = None) -> Iterator[None]:
     # Usage stats would try to reach the internet at start-up.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+    if address is None:
+        address = _address_from_environment()
     if address is not None:
         _check_reachable(address)
+        if address != "auto":  # with "auto" Ray does this itself
+            send_token_if_available()
+        if address != "auto" and "://" not in address:
+            check_cluster(address)
     try:
         if address is None:
-            ray.init(include_dashboard=False, **quiet)
+            # "local": a new Ray even when `ray start` runs on this machine; a plain ray.init()
+            # would join the cluster started last (Ray's /tmp/ray/ray_current_cluster).
+            ray.init(address="local", include_dashboard=False, **quiet)
         else:
             ray.init(address=address, **quiet)
     except ConnectionError as e:
         raise InputError(
             f"cannot connect to the Ray cluster at {address!r} ({e}); on a node of the cluster use "
-            "--address auto (Ray's token authentication needs the cluster's token), "
-            "or leave out --address to run on this machine"
+            "--address auto, from elsewhere HOST:PORT of the head node's GCS with the cluster's "
+            "token (see README: Running on a Ray cluster), or leave out --address to run on this machine"
         ) from e
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _address_from_environment() -> str | None:
+    """``RAY_ADDRESS``, Ray's own way to name a cluster (the Jobs API sets it for a job's driver)."""
+    address = os.environ.get("RAY_ADDRESS") or None
+    if address is not None and address.startswith(("http://", "https://")):
+        raise InputError(
+            f"RAY_ADDRESS={address} is a dashboard (Jobs API) address, which `orch run` cannot join: "
+            f"use `orch submit CONFIG --address {address}`, or unset RAY_ADDRESS (and pass "
+            "--address HOST:PORT of the head node's GCS to run on that cluster)"
+        )
+    return address
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
