@@ -1,6 +1,6 @@
 """Results store: where every finished trial is kept (Parquet, via pyarrow)."""
 
-from orchestrator.store._base import ResultsStore, StoreError, latest_per_trial
+from orchestrator.store._base import Compaction, ResultsStore, StoreError, StoreWarning, latest_per_trial
 from orchestrator.store._memory import InMemoryResultsStore
 from orchestrator.store._parquet import DEFAULT_STORE, ParquetResultsStore
 from orchestrator.store._schema import EPOCHS_SCHEMA, PARAM_COLUMNS, SCHEMA_VERSION, TRIALS_SCHEMA
@@ -8,6 +8,8 @@ from orchestrator.store._schema import EPOCHS_SCHEMA, PARAM_COLUMNS, SCHEMA_VERS
 __all__ = [
     "ResultsStore",
     "StoreError",
+    "StoreWarning",
+    "Compaction",
     "latest_per_trial",
     "InMemoryResultsStore",
     "ParquetResultsStore",

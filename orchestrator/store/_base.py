@@ -1,59 +1,124 @@
 """The results-store contract that every backend keeps.
 
-Ownership: the sweep driver is the only writer (trainers return results to it; they never
-write). Readers may run at any time, also while a sweep writes: a trial becomes visible
-atomically, all its epoch rows and its trial row at once, or not at all.
+Ownership: the sweep driver is the only writer of results (trainers return results to it;
+they never write), and compaction runs one at a time. Readers may run at any time, also
+while a sweep writes or a compaction rewrites files: a trial becomes visible atomically,
+all its epoch rows and its trial row at once, or not at all, and no read ever returns a
+row twice or misses one that was stored before the read began.
 
-Append-only: nothing is updated or deleted. A trial run again (``--rerun``, or a failed
-trial retried by a later sweep) adds a row; readers that want one row per trial take the
-latest (:func:`latest_per_trial`).
+Append-only: nothing is updated or deleted (compaction rewrites files, never rows). A trial
+run again (``--rerun``, or a failed trial retried by a later sweep) adds a row; readers
+that want one row per trial take the latest (:func:`latest_per_trial`).
+
+Damaged files (e.g. a truncated Parquet file) never fail a read: the backend skips them
+with a :class:`StoreWarning` naming the file.
 """
 
 from __future__ import annotations
 
 import abc
 import uuid
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestrator.config import Experiment
 from orchestrator.errors import InputError
-from orchestrator.store._schema import EPOCHS_SCHEMA, TRIALS_SCHEMA, epoch_rows, trial_row
+from orchestrator.store._schema import epochs_table, trials_table
 from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
 
-__all__ = ["ResultsStore", "StoreError", "latest_per_trial"]
+__all__ = ["ResultsStore", "StoreError", "StoreWarning", "Compaction", "Sweeps", "latest_per_trial"]
+
+# One sweep, several, or all (None).
+Sweeps = str | Sequence[str] | None
 
 
 class StoreError(InputError):
     """The store cannot be opened, read or written; the message says which path and why."""
 
 
+class StoreWarning(UserWarning):
+    """Something in the store was skipped (e.g. a damaged file); the message names it."""
+
+
+@dataclass
+class Compaction:
+    """What one compaction did: files merged, files written, rows they hold."""
+
+    files_before: int = 0
+    files_after: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # damaged files left in place
+
+    def __str__(self) -> str:
+        text = f"{self.files_before} files -> {self.files_after} files ({self.rows} rows) in {self.seconds:.2f} s"
+        return text + (f"; {len(self.skipped)} damaged files left in place" if self.skipped else "")
+
+
 class ResultsStore(abc.ABC):
     def append(self, spec: TrialSpec, result: TrialResult) -> str:
         """Store one run of a trial (its epochs and its trial row); return its run id."""
-        run_id = uuid.uuid4().hex[:12]
-        epochs = pa.Table.from_pylist(epoch_rows(spec, result, run_id), schema=EPOCHS_SCHEMA)
-        trial = pa.Table.from_pylist([trial_row(spec, result, run_id)], schema=TRIALS_SCHEMA)
-        self._write(spec.sweep, run_id, trial_id=spec.trial_id, trials=trial, epochs=epochs)
-        return run_id
+        return self.append_many([(spec, result)])[0]
+
+    def append_many(self, runs: Iterable[tuple[TrialSpec, TrialResult]]) -> list[str]:
+        """Store several runs at once, one write per sweep (each sweep's runs become
+        visible together); return their run ids in order. Far faster than ``append`` in a
+        loop when results arrive together (imports, benchmarks): the cost of a write is
+        mostly per file, not per row."""
+        by_sweep: dict[str, list[tuple[TrialSpec, TrialResult, str]]] = {}
+        run_ids = []
+        for spec, result in runs:
+            run_id = uuid.uuid4().hex[:12]
+            run_ids.append(run_id)
+            by_sweep.setdefault(spec.sweep, []).append((spec, result, run_id))
+        for sweep, batch in by_sweep.items():
+            self._write(sweep, trials=trials_table(batch), epochs=epochs_table(batch))
+        return run_ids
 
     @abc.abstractmethod
-    def _write(self, sweep: str, run_id: str, trial_id: str, trials: pa.Table, epochs: pa.Table) -> None:
-        """Make both tables visible atomically: the epochs first, the trial row last."""
+    def _write(self, sweep: str, trials: pa.Table, epochs: pa.Table) -> None:
+        """Make both tables visible atomically: the epochs first, the trial rows last."""
 
     @abc.abstractmethod
     def save_config(self, experiment: Experiment) -> str:
         """Keep the resolved experiment beside its results; return where."""
 
     @abc.abstractmethod
-    def read_trials(self, sweep: str | None = None) -> pa.Table:
-        """All trial rows (of one sweep, or of all), in ``TRIALS_SCHEMA``."""
+    def read_trials(
+        self,
+        sweep: Sweeps = None,
+        *,
+        trial_ids: Sequence[str] | None = None,
+        where: pc.Expression | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """Trial rows (every run) of ``sweep`` (one, several, or all), in ``TRIALS_SCHEMA``
+        or the ``columns`` asked for. ``trial_ids`` and ``where`` restrict the rows; a
+        backend uses them to read less. Rows of files written before a column existed read
+        that column as null."""
 
     @abc.abstractmethod
-    def read_epochs(self, sweep: str | None = None) -> pa.Table:
-        """Epoch rows of stored trials only (rows of an interrupted write are not returned)."""
+    def read_epochs(
+        self,
+        sweep: Sweeps = None,
+        *,
+        trial_ids: Sequence[str] | None = None,
+        where: pc.Expression | None = None,
+        columns: Sequence[str] | None = None,
+        run_ids: Sequence[str] | pa.Array | None = None,
+    ) -> pa.Table:
+        """Epoch rows of stored runs only (rows of an interrupted write are not returned),
+        restricted like :meth:`read_trials`. ``run_ids``: only these runs, taken from
+        ``read_trials`` (so known to be stored), which spares the store looking them up."""
+
+    def compact(self, sweep: Sweeps = None) -> Compaction:
+        """Merge many small files into few large ones without changing what any read
+        returns. A no-op for backends without files."""
+        return Compaction()
 
     @property
     def artifacts_root(self) -> str | None:
@@ -63,24 +128,33 @@ class ResultsStore(abc.ABC):
 
     def finished_trial_ids(self, sweep: str) -> set[str]:
         """Ids of trials of ``sweep`` with a final result: a re-run skips these."""
-        table = self.read_trials(sweep)
         final = [s.value for s in TrialStatus if s.is_final()]
-        mask = pc.is_in(table["status"], value_set=pa.array(final))
-        return set(table.filter(mask)["trial_id"].to_pylist())
+        table = self.read_trials(sweep, where=pc.field("status").isin(final), columns=["trial_id"])
+        return set(table["trial_id"].to_pylist())
 
     def sweeps(self) -> list[str]:
-        return sorted(set(self.read_trials()["sweep"].to_pylist()))
+        return sorted(set(self.read_trials(columns=["sweep"])["sweep"].to_pylist()))
+
+
+def sweep_list(sweep: Sweeps) -> list[str] | None:
+    """``sweep`` as a list of names, or None for every sweep."""
+    if sweep is None:
+        return None
+    return [sweep] if isinstance(sweep, str) else list(sweep)
 
 
 def latest_per_trial(trials: pa.Table) -> pa.Table:
-    """One row per (sweep, trial_id): the most recently ended run."""
+    """One row per (sweep, trial_id): the most recently ended run (ties: the later start,
+    then the larger run id, so the choice never depends on file order). Rows come most
+    recently ended first. Vectorised: 10,000 rows take milliseconds."""
+    missing = {"sweep", "trial_id", "run_id", "started_at", "ended_at"} - set(trials.column_names)
+    if missing:
+        raise KeyError(f"latest_per_trial needs the columns {sorted(missing)}")
     if trials.num_rows == 0:
         return trials
-    order = trials.sort_by([("ended_at", "descending")])
-    seen: set[tuple[Any, Any]] = set()
-    keep = []
-    for i, key in enumerate(zip(order["sweep"].to_pylist(), order["trial_id"].to_pylist())):
-        if key not in seen:
-            seen.add(key)
-            keep.append(i)
-    return order.take(keep)
+    order = trials.sort_by(
+        [("ended_at", "descending"), ("started_at", "descending"), ("run_id", "descending")]
+    )
+    numbered = pa.table({"sweep": order["sweep"], "trial_id": order["trial_id"], "_row": np.arange(order.num_rows)})
+    first = numbered.group_by(["sweep", "trial_id"], use_threads=False).aggregate([("_row", "min")])
+    return order.take(np.sort(first["_row_min"].to_numpy()))
