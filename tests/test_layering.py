@@ -18,7 +18,8 @@ def _imported(module: str) -> set[str]:
     return set(out.stdout.split())
 
 
-@pytest.mark.parametrize("module", ["orchestrator", "orchestrator.cli", "orchestrator.store", "orchestrator.runner"])
+@pytest.mark.parametrize("module", ["orchestrator", "orchestrator.cli", "orchestrator.store", "orchestrator.runner",
+                                    "orchestrator.query", "orchestrator.plots", "orchestrator.sql"])
 def test_orchestrator_core_imports_neither_tensorflow_nor_ray(module):
     loaded = _imported(module)
     assert not loaded & {"tensorflow", "ray", "keras", "cluster", "trainers"}
