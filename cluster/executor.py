@@ -18,6 +18,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError, WorkerCrashedError
 from ray.util.queue import Empty, Queue
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from cluster.actor import TrainerActor
 from cluster.rungs import RungKeeper
@@ -88,6 +89,12 @@ def _gpus_per_trainer(resources: ResourcesConfig) -> float:
     return resources.replicas / resources.trainers_per_gpu
 
 
+def _on_driver_node() -> NodeAffinitySchedulingStrategy:
+    """Pin the sweep's helper actors (progress queue, rungs) to the driver's node: anywhere
+    else, losing that node would take the sweep down with it, though it lost no trial."""
+    return NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+
+
 def _alive_node_resources() -> list[dict[str, float]]:
     return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
 
@@ -149,7 +156,7 @@ class RayExecutor:
             trainers_per_gpu=resources.trainers_per_gpu,
         )
         _check_fits(resources, use_gpus, _alive_node_resources())
-        events = Queue(actor_options={"num_cpus": 0})
+        events = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": _on_driver_node()})
         rungs = self._rung_keeper(specs, store)
         actor_options = dict(
             num_cpus=resources.cpus_per_trainer,
@@ -273,7 +280,9 @@ class RayExecutor:
         stopping = specs[0].stopping
         if not stopping.rungs:
             return None
-        keeper = RungKeeper.remote(stopping.rungs, stopping.keep, stopping.metric)
+        keeper = RungKeeper.options(scheduling_strategy=_on_driver_node()).remote(
+            stopping.rungs, stopping.keep, stopping.metric
+        )
         stored = store.read_epochs(specs[0].sweep)
         if stored.num_rows:
             rows = stored.select(["trial_id", "epoch", stopping.metric]).to_pylist()
@@ -310,4 +319,6 @@ class RayExecutor:
                 trial_id, record = events.get_nowait()
             except Empty:
                 return
+            except _TRAINER_DIED:
+                return  # progress lines only: results come back with the trials themselves
             progress.epoch_done(by_id[trial_id], record)

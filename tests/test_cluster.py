@@ -294,11 +294,6 @@ def test_a_dashboard_url_in_ray_address_is_refused_by_run(tmp_path, monkeypatch,
     assert not (tmp_path / "s").exists()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "cluster/executor.py: its events Queue actor (num_cpus=0) is placed on any node (GCS actor "
-    "scheduling spreads them: 5/3/4 over 3 nodes in 12 tries); when that node is the lost one, "
-    "_drain_events gets ActorUnavailableError and the driver dies with a traceback (1 run in 3 here)"
-))
 def test_trials_of_a_lost_node_run_again_elsewhere_and_are_stored_once(cluster, tmp_path):
     extra = cluster.add_node("extra")
     store_dir = tmp_path / "store"
