@@ -190,7 +190,7 @@ class ParquetResultsStore(ResultsStore):
         return sorted(i.base_name for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.Directory)
 
     def _manifest(self, path: str) -> frozenset[str]:
-        """Names of the files a compacted file replaces (cached: files never change)."""
+        """Paths of the files a compacted file replaces (cached: files never change)."""
         if path not in self._manifests:
             try:
                 metadata = pq.read_schema(path, filesystem=self._fs).metadata or {}
@@ -199,7 +199,9 @@ class ParquetResultsStore(ResultsStore):
                     raise _Vanished(path) from e
                 self._skip_damaged(path, _first_line(e))
                 return frozenset()
-            self._manifests[path] = frozenset(metadata.get(_REPLACES, b"").decode().split("\n")) - {""}
+            directory = path.rsplit("/", 1)[0]
+            names = metadata.get(_REPLACES, b"").decode().split("\n")
+            self._manifests[path] = frozenset(f"{directory}/{name}" for name in names if name)
         return self._manifests[path]
 
     def _visible(self, paths: list[str]) -> list[str]:
@@ -207,8 +209,7 @@ class ParquetResultsStore(ResultsStore):
         replaced: set[str] = set()
         for path in paths:
             if _base_name(path).startswith(_COMPACTED):
-                directory = path.rsplit("/", 1)[0]
-                replaced.update(f"{directory}/{name}" for name in self._manifest(path))
+                replaced.update(self._manifest(path))
         visible = []
         for path in paths:
             if path in self._damaged:
@@ -393,9 +394,9 @@ def _scan_local(directory: str) -> list[str]:
         with os.scandir(directory) as entries:
             for entry in entries:
                 if _is_data(entry.name):
-                    paths.append(entry.path)
+                    paths.append(f"{directory}/{entry.name}")
                 elif not entry.name.startswith(".") and entry.is_dir():
-                    paths += _scan_local(entry.path)
+                    paths += _scan_local(f"{directory}/{entry.name}")
     except (FileNotFoundError, NotADirectoryError):
         pass
     return paths
