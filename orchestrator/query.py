@@ -444,8 +444,9 @@ def learning_curves(
         _check_column(metric, EPOCHS_SCHEMA.names, "epochs")
     ids = trials["trial_id"].unique().to_pylist()
     runs = trials["run_id"].combine_chunks()
+    sweeps = sorted(set(trials["sweep"].to_pylist()))  # read only their directories
     epochs = store.read_epochs(
-        where.sweeps, trial_ids=ids, run_ids=runs, columns=["sweep", "trial_id", "run_id", "epoch", *metrics]
+        sweeps, trial_ids=ids, run_ids=runs, columns=["sweep", "trial_id", "run_id", "epoch", *metrics]
     )
     labels = [p for p in varying_params(trials) if p in trials.column_names]
     curves = epochs.join(trials.select(["run_id", *labels]), keys="run_id", join_type="left outer")
