@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 from orchestrator.config import Experiment
 from orchestrator.progress import SweepProgress
 from orchestrator.scheduler import plan_sweep
-from orchestrator.store import ResultsStore
+from orchestrator.store import ResultsStore, StoreError, StoreWarning
 from orchestrator.sweep import expand_sweep
 
 __all__ = ["RunSummary", "run_experiment"]
@@ -25,6 +26,18 @@ class RunSummary:
     retries: int
     trainers: int
     wall_seconds: float
+
+
+def _compact(store: ResultsStore, sweep: str) -> None:
+    """Merge the sweep's one-file-per-trial results into one file, so that later queries read
+    one file instead of thousands (measured: 22 s -> 0.035 s to list 10,000 trials). Also
+    after an interrupted run: what is stored stays as fast to read. Another compaction
+    running at the same time (a second driver) is left to finish the job; the results are
+    stored either way, so a compaction that fails is a warning, not a failed sweep."""
+    try:
+        store.compact(sweep)
+    except StoreError as e:
+        warnings.warn(f"results stored, but not compacted: {e}", StoreWarning, stacklevel=2)
 
 
 def run_experiment(
@@ -51,7 +64,10 @@ def run_experiment(
     with ray_session(address):
         store.save_config(experiment)  # only once the cluster is there: nothing for a run that never ran
         specs_to_run = [dataclasses.replace(s, artifacts_root=store.artifacts_root) for s in plan.to_run]
-        done = RayExecutor().execute(specs_to_run, store, progress, skipped=len(plan.skipped))
+        try:
+            done = RayExecutor().execute(specs_to_run, store, progress, skipped=len(plan.skipped))
+        finally:
+            _compact(store, experiment.name)
     return RunSummary(
         sweep=experiment.name,
         trials=len(specs),
