@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import ray
 
@@ -54,10 +57,25 @@ def ray_session(address: str | None = None) -> Iterator[None]:
             "--address auto, from elsewhere HOST:PORT of the head node's GCS with the cluster's "
             "token (see README: Running on a Ray cluster), or leave out --address to run on this machine"
         ) from e
+    previous = _sigterm_interrupts()
     try:
         yield
     finally:
         ray.shutdown()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_interrupts() -> Any:
+    """SIGTERM (``orch jobs stop``, a scheduler ending the job) takes the same path as Ctrl-C:
+    finished trials stay stored, the message says how to go on. Ray's own handler, installed
+    by ray.init, exits on the spot and its C++ core dumps a stack trace. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        return signal.getsignal(signal.SIGTERM)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _address_from_environment() -> str | None:
