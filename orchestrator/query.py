@@ -6,7 +6,7 @@ Every function takes and returns ``pyarrow.Table``; ``orchestrator.report`` rend
 - :func:`aggregate`: mean, std, sem, min, max and count per group (default: per config,
   i.e. over seeds; or grouped by any params, over every param not grouped);
 - :func:`best`, :func:`pivot`, :func:`compare_sweeps`, :func:`learning_curves`,
-  :func:`curve_stats`, :func:`timing`.
+  :func:`curve_stats`, :func:`timing` (:func:`with_timing_columns`).
 
 Conventions: ``std`` is the sample standard deviation (n - 1), null for a single value;
 ``sem`` is std / sqrt(count); NaN metrics (a diverged loss) count as missing. Functions
@@ -37,6 +37,7 @@ __all__ = [
     "Condition",
     "Where",
     "parse_where",
+    "check_column",
     "select_trials",
     "varying_params",
     "aggregate",
@@ -47,6 +48,7 @@ __all__ = [
     "learning_curves",
     "curve_stats",
     "timing",
+    "with_timing_columns",
     "higher_is_better",
 ]
 
@@ -138,7 +140,8 @@ def _type(column: str) -> pa.DataType:
     return TRIALS_SCHEMA.field(column).type
 
 
-def _check_column(column: str, names: Sequence[str] = TRIALS_SCHEMA.names, what: str = "trials") -> None:
+def check_column(column: str, names: Sequence[str] = TRIALS_SCHEMA.names, what: str = "trials") -> None:
+    """Raise a :class:`QueryError` with a "did you mean" unless ``column`` is in ``names``."""
     if column not in names:
         close = difflib.get_close_matches(column, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(names)}"
@@ -146,7 +149,7 @@ def _check_column(column: str, names: Sequence[str] = TRIALS_SCHEMA.names, what:
 
 
 def _condition(column: str, op: str, value: Any) -> Condition:
-    _check_column(column)
+    check_column(column)
     if pa.types.is_list(_type(column)) and not (op in ("in", "not in") and list(value) == [None]):
         raise QueryError(f"{column} holds lists: only {column}=null and {column}!=null select on it; "
                          "use SQL (orchestrator.sql) for more")
@@ -267,7 +270,12 @@ def aggregate(
         by = ["sweep", *(p for p in varying_params(trials) if p != "seed")]
     by, metrics = list(by), list(metrics)
     for name in (*by, *metrics):
-        _check_column(name, trials.column_names, "results")
+        check_column(name, trials.column_names, "results")
+    for metric in metrics:
+        kind = trials.schema.field(metric).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            raise QueryError(f"{metric} holds {kind} values, not numbers: statistics need a numeric column "
+                             "such as test_accuracy or total_seconds")
     if unknown := [s for s in stats if s not in STATS]:
         raise QueryError(f"unknown statistic {unknown[0]!r}; choose from {', '.join(STATS)}")
     data = _groupable(trials.select(by), by)
@@ -303,7 +311,7 @@ def higher_is_better(column: str) -> bool:
 def best(table: pa.Table, metric: str = "test_accuracy", k: int | None = 10, descending: bool | None = None) -> pa.Table:
     """The ``k`` best rows of any table (trials, or configs from :func:`aggregate`) by
     ``metric``; rows without a value (null, NaN) come last."""
-    _check_column(metric, table.column_names, "results")
+    check_column(metric, table.column_names, "results")
     if descending is None:
         descending = higher_is_better(metric)
     key = "_sort_key"
@@ -372,6 +380,8 @@ def compare_sweeps(
     found = set(trials["sweep"].to_pylist())
     if missing := [s for s in (a, b) if s not in found]:
         raise QueryError(f"sweep {missing[0]!r} has no trials matching the query; check the name (orch results lists sweeps)")
+    for param in ignore or ():
+        check_column(param, PARAM_COLUMNS, "params")
     ignored = set(sweep_differences(trials, a, b) if ignore is None else ignore) | {"seed"}
     keys = [p for p in varying_params(trials) if p not in ignored]
     sides = {}
@@ -441,7 +451,7 @@ def learning_curves(
         trials = select_trials(store, where)
     metrics = list(metrics) if metrics is not None else [c for c in EPOCHS_SCHEMA.names if c not in ("sweep", "trial_id", "run_id", "epoch")]
     for metric in metrics:
-        _check_column(metric, EPOCHS_SCHEMA.names, "epochs")
+        check_column(metric, EPOCHS_SCHEMA.names, "epochs")
     ids = trials["trial_id"].unique().to_pylist()
     runs = trials["run_id"].combine_chunks()
     sweeps = sorted(set(trials["sweep"].to_pylist()))  # read only their directories
@@ -462,11 +472,10 @@ def curve_stats(curves: pa.Table, metric: str = "val_accuracy", by: Sequence[str
     return aggregate(curves, by=[*by, "epoch"], metrics=[metric], stats=["mean", "std", "count"])
 
 
-def timing(trials: pa.Table, by: Sequence[str] | None = None) -> pa.Table:
-    """Where the time went, per trial (or, with ``by``, the mean per group): seconds per
-    epoch (steady state; the mean when there was one epoch), first epoch (with tracing),
-    images per second, train/eval/total seconds, setup overhead = total - train - eval
-    (dataset fetch, model build, start-up), replicas (devices in the strategy), device kind."""
+def with_timing_columns(trials: pa.Table) -> pa.Table:
+    """``trials`` plus the derived columns of :func:`timing`: ``epoch_seconds`` (steady
+    state; the mean when there was one epoch), ``overhead_seconds`` = total - train - eval
+    (dataset fetch, model build, start-up) and ``replicas`` (devices in the strategy)."""
     per_epoch = pc.divide(trials["train_seconds"], pc.cast(trials["epochs_run"], pa.float64()))
     derived = {
         "epoch_seconds": pc.coalesce(trials["steady_epoch_seconds"], per_epoch),
@@ -475,9 +484,17 @@ def timing(trials: pa.Table, by: Sequence[str] | None = None) -> pa.Table:
         ),
         "replicas": trials["device_count"],
     }
-    table = trials
     for name, column in derived.items():
-        table = table.append_column(name, column)
+        trials = trials.append_column(name, column)
+    return trials
+
+
+def timing(trials: pa.Table, by: Sequence[str] | None = None) -> pa.Table:
+    """Where the time went, per trial (or, with ``by``, the mean per group): seconds per
+    epoch (steady state; the mean when there was one epoch), first epoch (with tracing),
+    images per second, train/eval/total seconds, setup overhead = total - train - eval
+    (dataset fetch, model build, start-up), replicas (devices in the strategy), device kind."""
+    table = with_timing_columns(trials)
     if by is not None:
         numeric = [c for c in TIMING_TABLE_COLUMNS if pa.types.is_floating(table.schema.field(c).type)]
         return aggregate(table, by=by, metrics=numeric, stats=["mean"])
