@@ -15,6 +15,19 @@ from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module")
+def cpu_device():
+    """One thread, one replica, set before the module's first TensorFlow op. If another
+    module already started TensorFlow in this pytest process, the thread count can no longer
+    change; one CPU device needs no setup, so the tests go on with it."""
+    from trainers import DeviceInfo, configure_process
+
+    try:
+        return configure_process(replicas=1, threads=1)
+    except RuntimeError:
+        return DeviceInfo("CPU", 1)
+
+
 @pytest.fixture
 def mnist_dir() -> Path:
     path = Path(os.environ.get("ORCH_TEST_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))

@@ -79,13 +79,8 @@ def test_failure_streak_counts_only_failures_in_a_row():
 
 
 @pytest.fixture(scope="module")
-def device():
-    from trainers import DeviceInfo, configure_process
-
-    try:
-        return configure_process(replicas=1, threads=1)
-    except RuntimeError:  # TensorFlow already started by another module: one CPU needs no setup
-        return DeviceInfo("CPU", 1)
+def device(cpu_device):
+    return cpu_device
 
 
 @pytest.fixture(scope="module")

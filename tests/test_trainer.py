@@ -28,18 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def device():
-    """One thread, one replica, set before this module's first TensorFlow op (autouse).
-
-    If another test module already started TensorFlow in this pytest process, the thread
-    count can no longer change; one CPU device needs no setup, so the tests go on with it.
-    """
-    from trainers import DeviceInfo, configure_process
-
-    try:
-        return configure_process(replicas=1, threads=1)
-    except RuntimeError:
-        return DeviceInfo("CPU", 1)
+def device(cpu_device):
+    return cpu_device  # autouse: set before this module's first TensorFlow op
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module", autouse=True)
-def device():
-    from trainers import DeviceInfo, configure_process
-
-    try:
-        return configure_process(replicas=1, threads=1)
-    except RuntimeError:  # TensorFlow already started by another module: one CPU needs no setup
-        return DeviceInfo("CPU", 1)
+def device(cpu_device):
+    return cpu_device  # autouse: set before this module's first TensorFlow op
 
 
 @pytest.fixture(scope="module")
