@@ -101,6 +101,8 @@ def run_trial(
     def stop_reason(record: EpochRecord) -> str | None:
         if record.epoch >= training.epochs:
             return None  # it ran in full: nothing left to save by stopping
+        # A trial its own rules end (NaN, stuck at chance) is not reported to the shared rule:
+        # halving ranks a trial among those still in the running, not against hopeless ones.
         own = epoch_stop_reason(record, spec.stopping, data.num_classes)
         return own or (should_stop(record) if should_stop is not None else None)
 
