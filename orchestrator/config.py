@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from orchestrator.errors import InputError
+from orchestrator.errors import ConfigError
 
 __all__ = [
     "ConfigError",
@@ -41,10 +41,6 @@ __all__ = [
     "parse_override",
     "with_overrides",
 ]
-
-
-class ConfigError(InputError, ValueError):
-    """Bad experiment input. The message names the key, what was expected and how to fix it."""
 
 
 DatasetName = Literal["mnist", "fashion_mnist", "notmnist", "mnist_sample"]

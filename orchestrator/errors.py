@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "ConfigError", "SweepAborted"]
 
 
 class InputError(Exception):
@@ -11,6 +11,10 @@ class InputError(Exception):
     The message is one line naming the problem and the fix; the CLI prints it and exits 2
     before any trial launches.
     """
+
+
+class ConfigError(InputError, ValueError):
+    """Bad experiment input. The message names the key, what was expected and how to fix it."""
 
 
 class SweepAborted(Exception):
