@@ -2,42 +2,34 @@
 
 from __future__ import annotations
 
-import itertools
-from typing import Any
-
-import dataclasses
-
-from orchestrator.config import Experiment, SweepConfig, resolve_model, with_overrides
+from orchestrator.config import Experiment, ModelConfig, grid_points, iter_grid_points, resolve_model, with_overrides
+from orchestrator.config._overrides import replace_fields
 from orchestrator.trial import TrialSpec, trial_id_for
 
 __all__ = ["grid_points", "expand_sweep"]
-
-
-def grid_points(sweep: SweepConfig) -> list[dict[str, Any]]:
-    """Cartesian product of the grid axes, in file order, last axis fastest.
-    An empty grid is one point with no overrides."""
-    axes = list(sweep.grid.items())
-    return [
-        {path: value for (path, _), value in zip(axes, combo)}
-        for combo in itertools.product(*(values for _, values in axes))
-    ]
 
 
 def expand_sweep(experiment: Experiment) -> list[TrialSpec]:
     """One ``TrialSpec`` per grid point and seed (seeds innermost)."""
     seeds = experiment.sweep.seeds or [experiment.training.seed]
     specs = []
-    for point in grid_points(experiment.sweep):
+    model_axes = [path for path in experiment.sweep.grid if path.startswith("model.")]
+    resolved: dict[str, ModelConfig] = {}  # a model's defaults filled once per distinct model
+    for point in iter_grid_points(experiment.sweep):
+        e = with_overrides(experiment, point)
+        key = repr([point[path] for path in model_axes])
+        model = resolved.get(key)
+        if model is None:
+            model = resolved[key] = resolve_model(e.model)
         for seed in seeds:
-            e = with_overrides(experiment, {**point, "training.seed": seed})
-            e = dataclasses.replace(e, model=resolve_model(e.model))
+            training = replace_fields(e.training, {"seed": seed})
             specs.append(
                 TrialSpec(
                     sweep=experiment.name,
-                    trial_id=trial_id_for(e.dataset, e.model, e.training),
+                    trial_id=trial_id_for(e.dataset, model, training),
                     dataset=e.dataset,
-                    model=e.model,
-                    training=e.training,
+                    model=model,
+                    training=training,
                     resources=e.resources,
                     outputs=e.outputs,
                     stopping=e.stopping,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -64,14 +65,25 @@ def identity_fields() -> list[tuple[str, dataclasses.Field]]:
     ]
 
 
-def _identity(section: str, config: Any) -> dict[str, Any]:
-    values = dataclasses.asdict(config)
-    for key in _NOT_IDENTITY.get(section, ()):
-        values.pop(key)
-    defaults = type(config)()
-    for key in _ADDED_LATER.get(section, ()):
-        if values[key] == getattr(defaults, key):
-            values.pop(key)
+@functools.cache
+def _identity_keys(cls: type) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]:
+    """(fields always hashed, (field, default) pairs hashed only when not at their default)."""
+    section = next(s for s, c in SECTIONS.items() if c is cls)
+    defaults = cls()
+    later = _ADDED_LATER.get(section, set())
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in _NOT_IDENTITY.get(section, ())]
+    return (
+        tuple(n for n in names if n not in later),
+        tuple((n, getattr(defaults, n)) for n in names if n in later),
+    )
+
+
+def _identity(config: Any) -> dict[str, Any]:
+    # Field by field rather than dataclasses.asdict, whose deep copies made planning 100,000
+    # trials take 15 s; the values (scalars and lists of scalars) hash the same either way.
+    always, later = _identity_keys(type(config))
+    values = {name: getattr(config, name) for name in always}
+    values.update((name, getattr(config, name)) for name, default in later if getattr(config, name) != default)
     return values
 
 
@@ -79,7 +91,7 @@ def trial_id_for(dataset: DatasetConfig, model: ModelConfig, training: TrainingC
     """Content hash of everything that determines a trial's result (resources excluded:
     the same trial on other hardware is the same experiment)."""
     configs = dict(zip(IDENTITY_SECTIONS, (dataset, model, training)))
-    identity = {"version": TRIAL_ID_VERSION, **{s: _identity(s, c) for s, c in configs.items()}}
+    identity = {"version": TRIAL_ID_VERSION, **{s: _identity(c) for s, c in configs.items()}}
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

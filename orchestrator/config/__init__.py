@@ -1,0 +1,70 @@
+"""The experiment schema and its strict loader.
+
+An experiment file has the sections ``dataset``, ``model``, ``training``, ``resources``,
+``outputs``, ``stopping`` and ``sweep`` (plus ``name`` and ``description``). Every field has
+a type, a default and, for numbers, a declared range; unknown keys, wrong types, values
+outside a field's range or choices, and impossible combinations are rejected with a
+:class:`ConfigError` naming the key and the fix, before anything runs.
+
+Where things are:
+
+- ``_sections``: the dataclasses, one per section: every field, its default, its range
+- ``_models``: the built-in models' names, parameters and defaults
+- ``_fields``: ranges and the type coercion every value goes through
+- ``_sweep``: the ``sweep:`` section, grid points, the size limit
+- ``_rules``: rules that span several fields
+- ``_loader``: files and mappings in, :class:`Experiment` out
+- ``_overrides``: ``--set KEY=VALUE``
+
+Pure Python: imports neither TensorFlow nor Ray.
+"""
+
+from orchestrator.config._fields import Range, coerce_field
+from orchestrator.config._loader import load_experiment, parse_experiment
+from orchestrator.config._lookup import all_fields, field_spec, field_type
+from orchestrator.config._models import MODEL_DEFAULTS, MODEL_PARAMS, ModelName
+from orchestrator.config._overrides import parse_override, with_overrides
+from orchestrator.config._rules import check_experiment, resolve_model
+from orchestrator.config._sections import (
+    SECTIONS,
+    DatasetConfig,
+    Experiment,
+    ModelConfig,
+    OutputsConfig,
+    ResourcesConfig,
+    StoppingConfig,
+    SweepConfig,
+    TrainingConfig,
+)
+from orchestrator.config._sweep import grid_points, iter_grid_points, sweep_size
+from orchestrator.errors import ConfigError
+
+__all__ = [
+    "ConfigError",
+    "DatasetConfig",
+    "ModelConfig",
+    "ModelName",
+    "TrainingConfig",
+    "ResourcesConfig",
+    "OutputsConfig",
+    "SweepConfig",
+    "StoppingConfig",
+    "Experiment",
+    "SECTIONS",
+    "MODEL_PARAMS",
+    "MODEL_DEFAULTS",
+    "Range",
+    "all_fields",
+    "check_experiment",
+    "coerce_field",
+    "field_spec",
+    "field_type",
+    "grid_points",
+    "iter_grid_points",
+    "load_experiment",
+    "parse_experiment",
+    "parse_override",
+    "resolve_model",
+    "sweep_size",
+    "with_overrides",
+]

@@ -1,0 +1,122 @@
+"""Reading an experiment: a YAML file (or a plain mapping) and ``--set`` overrides in,
+a validated :class:`Experiment` out, or one :class:`ConfigError` line naming the key and
+the fix. Nothing runs, and nothing is written, on bad input."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config._fields import coerce_field
+from orchestrator.config._lookup import field_spec
+from orchestrator.config._overrides import parse_override, set_dotted
+from orchestrator.config._rules import check_experiment
+from orchestrator.config._sections import SECTIONS, Experiment
+from orchestrator.config._sweep import check_sweep_size, parse_sweep
+from orchestrator.config._yaml import yaml_load
+from orchestrator.errors import ConfigError
+
+__all__ = ["load_experiment", "parse_experiment", "reject_unknown", "TOP_LEVEL"]
+
+TOP_LEVEL = ("name", "description", *SECTIONS, "sweep")
+# A file must hold at least one section: with only a name it says nothing about what to run.
+_EXPERIMENT_SECTIONS = (*SECTIONS, "sweep")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def load_experiment(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), name: str | None = None
+) -> Experiment:
+    """Read an experiment file, apply ``--set`` style overrides, validate everything.
+
+    The sweep's name is the file's ``name``, else the file's stem; ``name`` replaces both.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment file; check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give an experiment file such as {path}/experiment.yaml") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file (byte {e.start} is not UTF-8); give a YAML experiment file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read experiment file: {e.strerror}") from e
+    raw = yaml_load(text, str(path))
+    if raw is None or raw == {}:
+        raise ConfigError(
+            f"{path}: the file has no experiment in it; give at least a dataset:, model:, training: "
+            "or sweep: section (see configs/quickstart.yaml)"
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of sections ({', '.join(TOP_LEVEL)}), "
+            f"got {type(raw).__name__}"
+        )
+    reject_unknown(raw, TOP_LEVEL, where="", origin=str(path))
+    if not any(key in raw for key in _EXPERIMENT_SECTIONS):
+        raise ConfigError(
+            f"{path}: no experiment in it (only {', '.join(map(str, raw))}); add at least one of "
+            "dataset:, model:, training:, sweep: (see configs/quickstart.yaml)"
+        )
+    raw.setdefault("name", path.stem)
+    for item in overrides:
+        key, value = parse_override(item)
+        set_dotted(raw, key, value)
+    if name is not None:
+        raw["name"] = name
+    return parse_experiment(raw, origin=str(path))
+
+
+def parse_experiment(raw: dict[str, Any], origin: str = "<config>") -> Experiment:
+    """Validate a plain mapping (as read from YAML) into an :class:`Experiment`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections ({', '.join(TOP_LEVEL)}), got {type(raw).__name__}")
+    reject_unknown(raw, TOP_LEVEL, where="", origin=origin)
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConfigError(
+            f"{origin}: name: expected 1-100 letters, digits, '_', '-' or '.', got {name!r}"[:200]
+            + "; set name: in the file or pass --name"
+        )
+    description = raw.get("description", "")
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        raise ConfigError(f"{origin}: description: expected text, got {type(description).__name__}")
+    sections = {key: _parse_section(cls, raw.get(key), key, origin) for key, cls in SECTIONS.items()}
+    sweep = parse_sweep(raw.get("sweep"), origin)
+    check_sweep_size(sweep, origin)
+    experiment = Experiment(name=name, description=description, sweep=sweep, **sections)
+    check_experiment(experiment, origin)
+    return experiment
+
+
+def reject_unknown(raw: dict[Any, Any], allowed: tuple[str, ...], where: str, origin: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            label = f"{where}.{key}" if where else str(key)
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+            raise ConfigError(f"{origin}: unknown key {label[:100]!r}; {hint}")
+
+
+def _parse_section(cls: type, raw: Any, where: str, origin: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: {where}: expected a mapping of fields, got {type(raw).__name__}")
+    reject_unknown(raw, tuple(f for f in _field_names(cls)), where, origin)
+    values = {}
+    for key, value in raw.items():
+        hint, rng = field_spec(f"{where}.{key}")
+        values[key] = coerce_field(hint, value, f"{where}.{key}", origin, rng)
+    return cls(**values)
+
+
+def _field_names(cls: type) -> list[str]:
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(cls)]

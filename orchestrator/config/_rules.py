@@ -1,0 +1,114 @@
+"""Rules that span several fields (a single field's type and range are checked as it is
+read, in ``_fields``). Checked for the base experiment and for every distinct sweep point
+that could break one."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.config._models import MODEL_DEFAULTS, MODEL_PARAMS
+from orchestrator.config._overrides import with_overrides
+from orchestrator.config._sections import Experiment, ModelConfig, ResourcesConfig, StoppingConfig
+from orchestrator.config._sweep import iter_grid_points
+from orchestrator.errors import ConfigError
+
+__all__ = ["check_experiment", "resolve_model"]
+
+Fail = Callable[[str], None]
+
+# The fields the per-point rules read. A sweep axis outside this set cannot make a point
+# break a rule, so points that differ only there are checked once: a 100,000-point grid over
+# learning rates and seeds costs one check, not 100,000.
+_POINT_RULE_FIELDS = frozenset({
+    "training.optimizer", "training.momentum", "training.nesterov", "training.batch_size",
+    "training.batch_size_scope", "training.lr_schedule", "training.decay_unit", "training.staircase",
+    "dataset.name", "dataset.validation", "dataset.test", "dataset.allow_pickle",
+    *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig)),
+})
+
+
+def check_experiment(experiment: Experiment, origin: str = "<config>") -> None:
+    """Every cross-field rule, for the base config and each sweep point that matters."""
+    relevant = [path for path in experiment.sweep.grid if path in _POINT_RULE_FIELDS]
+    seen: set[tuple[Any, ...]] = set()
+    for point in iter_grid_points(experiment.sweep):
+        key = tuple(repr(point[path]) for path in relevant)
+        if key in seen:
+            continue
+        seen.add(key)
+        shown = {path: point[path] for path in relevant}
+        _check_point(with_overrides(experiment, point), origin, shown)
+
+    def fail(message: str) -> None:
+        raise ConfigError(f"{origin}: {message}")
+
+    _check_resources(experiment.resources, fail)
+    _check_stopping(experiment.stopping, fail)
+
+
+def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
+    where = f" (sweep point {point})" if point else ""
+    t, d = e.training, e.dataset
+
+    def fail(message: str) -> None:
+        raise ConfigError(f"{origin}: {message}{where}")
+
+    if t.momentum and t.optimizer == "adam":
+        fail("training.momentum: adam has no momentum setting; use optimizer: sgd or rmsprop, or momentum: 0")
+    if t.nesterov and not (t.optimizer == "sgd" and t.momentum > 0):
+        fail("training.nesterov: needs optimizer: sgd with momentum > 0 (e.g. momentum: 0.9)")
+    if t.batch_size_scope == "global" and t.batch_size % e.resources.replicas:
+        fail(
+            f"training.batch_size: a global batch of {t.batch_size} does not split evenly over "
+            f"resources.replicas={e.resources.replicas}; use a multiple of {e.resources.replicas} "
+            "or batch_size_scope: per_replica"
+        )
+    for key in ("validation", "test"):
+        value = getattr(d, key)
+        if value is not None and value >= 1 and not float(value).is_integer():
+            fail(f"dataset.{key}: expected a fraction in (0, 1) or a whole count >= 1, got {value}")
+    if d.test is not None and d.name != "notmnist":
+        fail(f"dataset.test: {d.name} has its own test split; remove test")
+    if d.allow_pickle and d.name != "notmnist":
+        fail("dataset.allow_pickle: only notmnist reads a pickle; remove it")
+    _check_model(e.model, fail)
+    if t.lr_schedule == "step" and (t.decay_unit != "epoch" or t.staircase):
+        fail("training.lr_schedule: step decay is per epoch and stepwise already; drop decay_unit/staircase")
+
+
+def _check_resources(r: ResourcesConfig, fail: Fail) -> None:
+    if r.trainers_per_gpu > 1 and r.replicas > 1:
+        fail("resources.trainers_per_gpu: packing shares one GPU between trainers; it needs replicas: 1")
+
+
+def _check_stopping(s: StoppingConfig, fail: Fail) -> None:
+    if sorted(set(s.rungs)) != s.rungs:
+        fail(f"stopping.rungs: epochs in increasing order, each listed once, got {s.rungs}")
+
+
+def _check_model(m: ModelConfig, fail: Fail) -> None:
+    defaults = ModelConfig()
+    allowed = MODEL_PARAMS[m.name]
+    for f in dataclasses.fields(ModelConfig):
+        if f.name in ("name", "activation") or f.name in allowed:
+            continue
+        if getattr(m, f.name) != getattr(defaults, f.name):
+            fail(f"model.{f.name}: model {m.name!r} has no such parameter; it takes: {', '.join(sorted(allowed))}")
+    for key in ("filters", "hidden_units"):
+        values = getattr(m, key)
+        default = MODEL_DEFAULTS[m.name].get(key)
+        if values is not None and default is not None and len(values) != len(default):
+            fail(f"model.{key}: {m.name} needs {len(default)} entries, got {values}; e.g. {key}: {default}")
+
+
+def resolve_model(config: ModelConfig) -> ModelConfig:
+    """``config`` with every ``null`` parameter of its model set to the model's default, so
+    that leaving a parameter out and writing its default are the same trial."""
+    filled = {
+        key: list(value) if isinstance(value, list) else value
+        for key, value in MODEL_DEFAULTS[config.name].items()
+        if getattr(config, key) is None
+    }
+    return dataclasses.replace(config, **filled)

@@ -1,0 +1,219 @@
+"""The experiment's sections as frozen dataclasses: every field with its type, default and,
+for numbers, its declared range (checked in ``_fields.coerce_field``, for files, sweep axes
+and ``--set`` alike). Rules that span several fields live in ``_rules.py``.
+
+Field names and defaults are part of every trial's id (see orchestrator/trial.py): renaming a
+field or changing a default orphans stored results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from orchestrator.config._fields import in_range
+from orchestrator.config._models import ModelName
+
+__all__ = [
+    "DatasetName", "Activation", "OptimizerName", "BatchScope", "Schedule", "Monitor",
+    "DatasetConfig", "ModelConfig", "TrainingConfig", "ResourcesConfig", "OutputsConfig",
+    "StoppingConfig", "SweepConfig", "Experiment", "SECTIONS", "DEFAULT_MAX_TRIALS", "MAX_SEED",
+]
+
+DatasetName = Literal["mnist", "fashion_mnist", "notmnist", "mnist_sample"]
+Activation = Literal["sigmoid", "relu", "tanh"]
+OptimizerName = Literal["sgd", "adam", "rmsprop"]
+BatchScope = Literal["global", "per_replica"]
+Schedule = Literal["constant", "exponential", "step"]
+Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
+
+# NumPy's seeding (which keras.utils.set_random_seed calls) takes 0 <= seed < 2**32.
+MAX_SEED = 2**32 - 1
+# A grid larger than this is refused before it is expanded (sweep.max_trials raises it).
+DEFAULT_MAX_TRIALS = 10_000
+_FRACTION_OR_COUNT = in_range(0, low_open=True, meaning="a fraction in (0, 1) or a whole count >= 1")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Which data a trial trains on. ``data_dir`` says where files are, not what they are,
+    so it is not part of a trial's identity."""
+
+    name: DatasetName = "mnist_sample"
+    # Directory holding the dataset's IDX .gz files (or Keras' <name>.npz; notMNIST.pickle).
+    # None: $ORCH_DATA_DIR/<name> (for mnist also $ORCH_DATA_DIR), then the download cache.
+    data_dir: str | None = None
+    # Held out from the *end* of the training images: a fraction (< 1) or a count (>= 1).
+    # MNIST's customary 55,000/5,000 split is validation: 5000.
+    validation: float = field(default=0.1, metadata=_FRACTION_OR_COUNT)
+    # For data that comes without a test split (the notMNIST IDX test set alone): held out
+    # from the end as test, fraction or count, before validation is taken. null: the
+    # dataset's own test split.
+    test: float | None = field(default=None, metadata=_FRACTION_OR_COUNT)
+    # Scale pixels to [0, 1]; false feeds raw 0-255 values, as some references did.
+    normalize: bool = True
+    # notMNIST as the course's pickle file: unpickling runs code, so it needs this flag.
+    allow_pickle: bool = False
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture. ``null`` parameters take the model's own default (the reference's);
+    MODEL_PARAMS lists which parameters each model has."""
+
+    name: ModelName = "lenet5"
+    activation: Activation = "relu"
+    filters: list[int] | None = field(default=None, metadata=in_range(1, 65536))  # per conv layer (keras_lenet: per block)
+    kernel_size: int | None = field(default=None, metadata=in_range(1, 1024))
+    hidden_units: list[int] | None = field(default=None, metadata=in_range(1, 2**20))  # hidden dense layers
+    pooling: Literal["max", "avg"] | None = None
+    padding: Literal["same", "valid"] | None = None
+    # keras_lenet: pooling window (the Keras example's NUM_POOL; its NUM_CONV, the conv
+    # kernel size, is kernel_size here).
+    pool_size: int | None = field(default=None, metadata=in_range(1, 1024))
+    # Keras' rate: the fraction *dropped*. TF1 references give keep_prob (0.75 -> 0.25).
+    dropout: float = field(default=0.0, metadata=in_range(0, 1, high_open=True, meaning="the fraction dropped"))
+    # "keras": Keras defaults (Glorot uniform, zero bias). "truncated_normal": weights from a
+    # truncated normal with init_stddev and constant bias_init, as the TF1 references did.
+    initializer: Literal["keras", "truncated_normal"] = "keras"
+    init_stddev: float = field(default=0.1, metadata=in_range(0, low_open=True))
+    bias_init: float = field(default=0.1, metadata=in_range())
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    optimizer: OptimizerName = "adam"
+    learning_rate: float = field(default=1e-3, metadata=in_range(0, low_open=True))
+    # SGD with momentum > 0 is SGD+momentum; nesterov needs sgd and momentum > 0.
+    # RMSprop accepts a momentum too; Adam does not.
+    momentum: float = field(default=0.0, metadata=in_range(0, 1, high_open=True))
+    nesterov: bool = False
+    batch_size: int = field(default=128, metadata=in_range(1, 2**24))
+    # "global": batch_size images per step across all replicas (each replica gets
+    # batch_size / replicas). "per_replica": each replica gets batch_size.
+    batch_size_scope: BatchScope = "global"
+    epochs: int = field(default=1, metadata=in_range(1, 100_000))
+    seed: int = field(default=0, metadata=in_range(0, MAX_SEED))
+    # Weight penalties on the kernels of the chosen layers (added to the loss).
+    l1: float = field(default=0.0, metadata=in_range(0))
+    l2: float = field(default=0.0, metadata=in_range(0))
+    regularize: Literal["all", "conv", "dense"] = "all"
+    # Learning rate over time. exponential: lr * decay_rate ** (t / decay_steps), t counted
+    # in decay_unit (optimizer steps or epochs), floored when staircase. step: lr *
+    # decay_rate ** floor(epoch / decay_steps), i.e. drop every decay_steps epochs.
+    lr_schedule: Schedule = "constant"
+    decay_rate: float = field(default=0.95, metadata=in_range(0, 1, low_open=True))
+    decay_steps: int = field(default=1, metadata=in_range(1, 2**31))
+    decay_unit: Literal["step", "epoch"] = "epoch"
+    staircase: bool = False
+    # Clip each gradient's norm (null: no clipping).
+    clipnorm: float | None = field(default=None, metadata=in_range(0, low_open=True, note="or null (no clipping)"))
+    # Shift each training image by up to this fraction of its height and width, at random
+    # per image and epoch (0: off). Validation and test images are never shifted.
+    augment_shift: float = field(
+        default=0.0, metadata=in_range(0, 0.5, high_open=True, meaning="a fraction of the image size")
+    )
+    # Stop when the monitored metric has not improved for this many epochs (null: off).
+    early_stopping_patience: int | None = field(default=None, metadata=in_range(0, 100_000, note="or null (off)"))
+    early_stopping_monitor: Monitor = "val_loss"
+    restore_best_weights: bool = True
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """Where trials run. Not part of a trial's identity: the same trial on other hardware
+    is the same experiment."""
+
+    # Devices in each trial's MirroredStrategy: GPUs per trial on GPU hosts; on hosts
+    # without GPUs the CPU is split into this many logical devices (tests the
+    # multi-replica path; slower than one device).
+    replicas: int = field(default=1, metadata=in_range(1, 1024))
+    # Long-lived trainer actors. None: one per CPU core (CPU hosts) or one per
+    # `replicas` GPUs (GPU hosts).
+    trainers: int | None = field(default=None, metadata=in_range(1, 100_000, note="or null (one per core)"))
+    # CPU cores reserved per trainer; TensorFlow uses this many threads.
+    cpus_per_trainer: int = field(default=1, metadata=in_range(1, 1024))
+    # Times a trial whose trainer process died is re-run before it is stored as failed.
+    max_retries: int = field(default=2, metadata=in_range(0, 1000))
+    # Stop the sweep after this many trials in a row end failed (a broken config or node
+    # fails them all alike); null: never.
+    max_consecutive_failures: int | None = field(default=5, metadata=in_range(1, note="or null (never stop)"))
+    # GPU packing: trainers sharing each GPU (replicas must be 1). Each asks Ray for
+    # 1/trainers_per_gpu of a GPU, and TensorFlow grows its memory as needed.
+    trainers_per_gpu: int = field(default=1, metadata=in_range(1, 64))
+    # Cap each trainer's GPU memory (MiB) instead of growing it; with packing, keeps one
+    # trainer from starving the others. null: memory growth.
+    gpu_memory_mb: int | None = field(default=None, metadata=in_range(1, 2**24, note="or null (memory growth)"))
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """What trials leave beside their results, under the store. Not part of a trial's identity."""
+
+    # Save a checkpoint every N epochs (0: never); a retried trial resumes from the last one.
+    checkpoint_every: int = field(default=1, metadata=in_range(0, 100_000, note="(0: no checkpoints)"))
+    # Keep the final model in Keras format.
+    save_model: bool = False
+    # Per-trial TensorBoard event files with an HParams summary.
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class StoppingConfig:
+    """When the sweep stops trials before their last epoch (see orchestrator/stopping.py).
+    Not part of a trial's identity: it decides how far a trial runs, not what it computes;
+    a stopped trial is stored with status ``stopped`` and the reason."""
+
+    # Stop a trial whose training or validation loss is NaN or infinite.
+    diverged: bool = True
+    # After this many epochs, stop a trial whose validation accuracy is still within
+    # chance_margin of chance (1 / classes); null: off.
+    chance_after: int | None = field(
+        default=None, metadata=in_range(1, 100_000, meaning="epochs of grace", note="or null (off)")
+    )
+    chance_margin: float = field(default=0.5, metadata=in_range(0, 100, low_open=True))
+    # Successive halving: at each rung epoch, a trial goes on only if its metric is among
+    # the best `keep` fraction of the values seen at that rung so far. Empty: off.
+    rungs: list[int] = field(default_factory=list, metadata=in_range(1, 100_000, meaning="each rung epoch"))
+    keep: float = field(
+        default=0.5, metadata=in_range(0, 1, low_open=True, high_open=True, meaning="the fraction of trials going on at each rung")
+    )
+    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    # Dotted field path (as in the YAML, e.g. "training.learning_rate") -> list of values.
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    # Every grid point runs once per seed. Empty: training.seed alone.
+    seeds: list[int] = field(default_factory=list)
+    # Sweeps larger than this are refused before they are planned: a typo in an axis should
+    # not plan a million trials. Raise it for sweeps that really are that large.
+    max_trials: int = DEFAULT_MAX_TRIALS
+
+
+SECTIONS: dict[str, type] = {
+    "dataset": DatasetConfig,
+    "model": ModelConfig,
+    "training": TrainingConfig,
+    "resources": ResourcesConfig,
+    "outputs": OutputsConfig,
+    "stopping": StoppingConfig,
+}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str = ""
+    dataset: DatasetConfig = DatasetConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    outputs: OutputsConfig = OutputsConfig()
+    stopping: StoppingConfig = StoppingConfig()
+    sweep: SweepConfig = SweepConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
