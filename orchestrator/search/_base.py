@@ -32,7 +32,9 @@ from typing import Any, ClassVar, Literal
 
 from orchestrator.search._space import Space, space_size
 
-__all__ = ["Goal", "SearchState", "Suggestion", "Observation", "Sampler", "SpaceSampler", "DeterministicSampler", "point_key"]
+__all__ = [
+    "Goal", "SearchState", "Suggestion", "Observation", "Sampler", "SpaceSampler", "DeterministicSampler", "point_key",
+]
 
 Goal = Literal["max", "min"]
 
@@ -212,7 +214,7 @@ class SpaceSampler(Sampler):
             if not asked and key not in self._done:
                 self._used += 1
             self._done.add(key)
-        if state is SearchState.COMPLETED and value is not None and (self._best is None or self._better(value, self._best.value)):
+        if state is SearchState.COMPLETED and value is not None and self._better(value, self._best):
             self._best = Observation(point, value, state, step)
 
     def rebuild(self, history: Iterable[Observation]) -> int:
@@ -233,10 +235,13 @@ class SpaceSampler(Sampler):
 
     def _check(self, point: dict[str, Any]) -> None:
         if not self.matches(point):
-            raise ValueError(f"{point} is not a point of this sampler (fields {sorted(self.space)}, fixed {self.fixed})")
+            raise ValueError(f"{point} is not a point of this sampler "
+                             f"(fields {sorted(self.space)}, fixed {self.fixed})")
 
-    def _better(self, a: float, b: float | None) -> bool:
-        return b is None or (a > b if self.goal == "max" else a < b)
+    def _better(self, value: float, than: Observation | None) -> bool:
+        if than is None or than.value is None:
+            return True
+        return value > than.value if self.goal == "max" else value < than.value
 
     def _merged(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {**self.fixed, **values}
@@ -248,7 +253,9 @@ class SpaceSampler(Sampler):
     def _adopt(self, point: dict[str, Any]) -> None:
         """``point`` (stored as failed) is about to be suggested again."""
 
-    def _record(self, point: dict[str, Any], value: float | None, state: SearchState, step: int | None, asked: bool) -> None:
+    def _record(
+        self, point: dict[str, Any], value: float | None, state: SearchState, step: int | None, asked: bool
+    ) -> None:
         """An outcome arrived (``asked``: for a pending point; else from the store)."""
 
 

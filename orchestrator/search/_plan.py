@@ -13,7 +13,15 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.search._base import DeterministicSampler, Goal, Observation, Sampler, SearchState, SpaceSampler, Suggestion
+from orchestrator.search._base import (
+    DeterministicSampler,
+    Goal,
+    Observation,
+    Sampler,
+    SearchState,
+    SpaceSampler,
+    Suggestion,
+)
 from orchestrator.search._grid import GridSampler
 from orchestrator.search._random import RandomSampler
 from orchestrator.search._sobol import SobolSampler

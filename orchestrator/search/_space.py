@@ -79,7 +79,9 @@ def parse_space(raw: Any, field_kind: FieldKindFn, check_value: CheckValueFn, or
     return {str(path): _distribution(str(path), spec, field_kind, check_value, origin) for path, spec in raw.items()}
 
 
-def _distribution(path: str, spec: Any, field_kind: FieldKindFn, check_value: CheckValueFn, origin: str) -> Distribution:
+def _distribution(
+    path: str, spec: Any, field_kind: FieldKindFn, check_value: CheckValueFn, origin: str
+) -> Distribution:
     key = f"sweep.space.{path}"
 
     def fail(message: str) -> typing.NoReturn:
@@ -120,16 +122,17 @@ def _distribution(path: str, spec: Any, field_kind: FieldKindFn, check_value: Ch
         fail(f"lo < hi must hold, got [{lo}, {hi}]; give the smaller bound first "
              f"(one value only? set the field itself, not sweep.space)")
     if (kind == "loguniform" or log) and lo <= 0:
-        need = "lo >= 1" if kind == "int" else "0 < lo"
-        fail(f"a log scale needs {need}, got lo={lo}; use a positive lo such as "
-             f"{'1' if kind == 'int' else '1.0e-6'}, or {'{int: ...}' if kind == 'int' else '{uniform: ...}'} without log")
+        need, example, plain = ("lo >= 1", "1", "{int: ...}") if kind == "int" else ("0 < lo", "1.0e-6", "{uniform: ...}")
+        fail(f"a log scale needs {need}, got lo={lo}; use a positive lo such as {example}, or {plain} without log")
     lo, hi = (check_value(path, v, f"{key}.{kind}[{i}]") for i, v in enumerate((lo, hi)))
     if kind == "int":
         return IntRange(lo, hi, log=log)
     return (LogUniform if kind == "loguniform" else Uniform)(float(lo), float(hi))
 
 
-def _choice(path: str, args: Any, key: str, check_value: CheckValueFn, fail: Callable[[str], typing.NoReturn]) -> Choice:
+def _choice(
+    path: str, args: Any, key: str, check_value: CheckValueFn, fail: Callable[[str], typing.NoReturn]
+) -> Choice:
     if not isinstance(args, list) or not args:
         fail(f"choice: expected a non-empty list of values, got {args!r}")
     values = tuple(check_value(path, v, f"{key}.choice[{i}]") for i, v in enumerate(args))
@@ -152,7 +155,9 @@ def check_search(
     if method not in METHODS:
         close = difflib.get_close_matches(str(method), METHODS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"{origin}: sweep.method: unknown method {method!r}; {hint}choose one of {', '.join(METHODS)}")
+        raise ConfigError(
+            f"{origin}: sweep.method: unknown method {method!r}; {hint}choose one of {', '.join(METHODS)}"
+        )
     if goal not in ("max", "min"):
         raise ConfigError(f"{origin}: sweep.goal: expected max or min, got {goal!r}")
     if method == "grid":
