@@ -270,11 +270,11 @@ def test_deterministic_points_are_a_pure_function_of_space_seed_and_k(method):
     assert sampler.points(10) == sampler.points()[:10] == _sampler(method, 10, seed=9).points()
     assert _drain(_sampler(method, 40, seed=9)) == sampler.points()  # asks follow the plan
     # another process (as another machine would) plans the same points
-    code = (f"from orchestrator.search import make_sampler, LogUniform, Choice;"
-            f"print(make_sampler('{method}', {{'lr': LogUniform(1e-5, 1e-1), 'a': Choice(('x', 'y'))}}, 8, seed=9).points())")
-    out = [subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
-           for _ in range(2)]
-    assert out[0] == out[1] and "lr" in out[0]
+    space = "{'lr': LogUniform(1e-5, 1e-1), 'a': Choice(('x', 'y'))}"
+    code = f"from orchestrator.search import *; print(make_sampler('{method}', {space}, 8, seed=9).points())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    here = make_sampler(method, {"lr": LogUniform(1e-5, 1e-1), "a": Choice(("x", "y"))}, 8, seed=9).points()
+    assert out.strip() == repr(here) and len(here) == 8
 
 
 def test_tpe_asks_after_a_rebuild_are_a_function_of_the_history():

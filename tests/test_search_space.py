@@ -141,6 +141,7 @@ def test_kinds_of_the_schemas_type_hints():
     (("rnadom", 8, {}), "did you mean 'random'?"),
     (("grid", None, {"training.learning_rate": Uniform(0, 1)}), "sweep.space: method grid tries the grid axes only"),
     (("tpe", 8, {}), "sweep.space: method tpe draws from sweep.space, which is empty"),
+    (("grid", 8, {}), "sweep.samples: method grid runs every grid point once per seed"),
     (("random", None, {"training.learning_rate": Uniform(0, 1)}), "sweep.samples: method random needs how many"),
     (("sobol", 0, {"training.learning_rate": Uniform(0, 1)}), "an integer >= 1; got 0"),
 ])

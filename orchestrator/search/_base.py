@@ -186,7 +186,7 @@ class SpaceSampler(Sampler):
         self._pending[point_key(point)] = point
         self._used += 1
         self._asked += 1
-        return Suggestion(self._asked - 1, point)
+        return Suggestion(self._asked - 1, dict(point))
 
     def tell(
         self,
@@ -274,10 +274,12 @@ class DeterministicSampler(SpaceSampler):
     def points(self, n: int | None = None) -> list[dict[str, Any]]:
         """The first ``n`` (default ``samples``) distinct draws, fixed fields merged in; fewer
         if the space has fewer points."""
-        n = self.samples if n is None else n
-        cached = getattr(self, "_points", None)
-        if cached is not None and len(cached) >= n:
-            return [dict(p) for p in cached[:n]]
+        return [dict(p) for p in self._planned(self.samples if n is None else n)]
+
+    def _planned(self, n: int) -> list[dict[str, Any]]:
+        cached: list[dict[str, Any]] = getattr(self, "_plan_cache", [])
+        if len(cached) >= n or getattr(self, "_plan_complete", False):
+            return cached[:n]
         found: dict[str, dict[str, Any]] = {}
         limit = min(self.size, n)
         for k in range(max(1000, n * self._MAX_DRAWS_PER_POINT)):
@@ -285,12 +287,21 @@ class DeterministicSampler(SpaceSampler):
                 break
             point = self._merged(self.draw(k))
             found.setdefault(point_key(point), point)
-        self._points = list(found.values())
-        return [dict(p) for p in self._points[:n]]
+        self._plan_cache = list(found.values())
+        self._plan_complete = len(found) < n  # the space ran out: asking for more finds no more
+        return self._plan_cache[:n]
 
     def _propose(self) -> dict[str, Any] | None:
-        for point in self.points():
+        # Planned points before the cursor are all pending or told; failed ones come back
+        # through the retry queue, not through here.
+        planned = self._planned(self.samples)
+        cursor = getattr(self, "_cursor", 0)
+        while cursor < len(planned):
+            point = planned[cursor]
+            cursor += 1
             key = point_key(point)
             if key not in self._done and key not in self._pending:
-                return point
+                self._cursor = cursor
+                return dict(point)  # a copy: the caller may change it, the plan must not change
+        self._cursor = cursor
         return None

@@ -164,6 +164,9 @@ def check_search(
         if space:
             raise ConfigError(f"{origin}: sweep.space: method grid tries the grid axes only; "
                               "set sweep.method: random, sobol or tpe to search the space")
+        if samples is not None:
+            raise ConfigError(f"{origin}: sweep.samples: method grid runs every grid point once per seed; "
+                              "samples goes with method random, sobol or tpe (remove it, or set sweep.method)")
         return
     if not space:
         raise ConfigError(f"{origin}: sweep.space: method {method} draws from sweep.space, which is empty; "

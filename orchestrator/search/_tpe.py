@@ -90,8 +90,8 @@ class TPESampler(SpaceSampler):
     def _adopt(self, point: dict[str, Any]) -> None:
         # A point stored as failed is run again: enqueued, so that the ask returns exactly it.
         self._study.enqueue_trial({p: d.to_optuna(point[p]) for p, d in self.space.items()})
-        trial, asked = self._ask()
-        self._trials[point_key(asked)] = trial
+        trial, _ = self._ask()
+        self._trials[point_key(point)] = trial
 
     def _record(self, point: dict[str, Any], value: float | None, state: SearchState, step: int | None,
                 asked: bool) -> None:
