@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from orchestrator.config import load_experiment
 from orchestrator.errors import InputError, SweepAborted
-from orchestrator.plots import plot_curves, plot_metric, plot_time_vs_batch
+from orchestrator.pareto import pareto_front, parse_objectives
+from orchestrator.plots import plot_curves, plot_metric, plot_search, plot_time_vs_batch
 from orchestrator.progress import progress_for
 from orchestrator.query import (
     STATS,
@@ -127,7 +128,7 @@ def _add_results_parser(sub: argparse._SubParsersAction) -> None:
     res = sub.add_parser(
         "results", help="print results: trials, configs, groups, pivots, comparisons, curves, timings",
         description="One row per trial by default (the latest run of each, best first). Other views, "
-        "one at a time: --per config, --group-by, --pivot, --compare, --curves, --timing.",
+        "one at a time: --per config, --group-by, --pivot, --compare, --curves, --timing, --pareto.",
     )
     res.add_argument("sweep", nargs="?", help="sweep name (default: every sweep in the store)")
     _add_store(res)
@@ -147,6 +148,9 @@ def _add_results_parser(sub: argparse._SubParsersAction) -> None:
                        "give SWEEP before --curves")
     views.add_argument("--timing", action="store_true",
                        help="where the time went: s/epoch, images/s, setup overhead, replicas, device")
+    views.add_argument("--pareto", metavar="COL:GOAL,...",
+                       help="the trade-offs: completed trials no other trial beats on every objective, e.g. "
+                       "test_accuracy:max,total_seconds:min (GOAL max or min; default: as the name says)")
     which = res.add_argument_group("which trials")
     _add_where(which)
     which.add_argument("--all-runs", action="store_true", help="every run of each trial, not only the latest")
@@ -168,14 +172,19 @@ def _add_results_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_plot_parser(sub: argparse._SubParsersAction) -> None:
-    plot = sub.add_parser("plot", help="draw a PNG: a metric by a param, learning curves, or time by batch size")
+    plot = sub.add_parser("plot", help="draw a PNG: a metric by a param, learning curves, time by batch size, "
+                          "or a search's progress")
     kinds = plot.add_subparsers(dest="plot_kind", required=True, parser_class=_Parser)
     metric = kinds.add_parser("metric", help="a metric against one param, one line per value of another; "
                               "each point the mean over seeds, error bars one std (completed trials)")
     curves = kinds.add_parser("curves", help="learning curves: mean +- std band over seeds per config")
     time = kinds.add_parser("time", help="wall time against batch size (completed trials)")
-    for parser in (metric, curves, time):
-        parser.add_argument("sweep", nargs="?", help="sweep name (default: every sweep in the store)")
+    search = kinds.add_parser("search", help="best metric so far against trial number, one line per sweep "
+                              "(compare search methods or seeds at equal budgets)")
+    search.add_argument("sweeps", nargs="*", metavar="SWEEP", help="sweeps to draw, one line each (default: every sweep)")
+    for parser in (metric, curves, time, search):
+        if parser is not search:
+            parser.add_argument("sweep", nargs="?", help="sweep name (default: every sweep in the store)")
         _add_where(parser)
         parser.add_argument("-o", "--output", required=True, metavar="PNG", help="the file to write, e.g. acc.png")
         parser.add_argument("--title", help="the plot's title (default: says what is plotted)")
@@ -192,6 +201,9 @@ def _add_plot_parser(sub: argparse._SubParsersAction) -> None:
     time.add_argument("--seconds", default="total_seconds", metavar="COL",
                       help="total_seconds (default), train_seconds, epoch_seconds, overhead_seconds, ...")
     time.add_argument("--line", metavar="PARAM", help="one line per value of this param")
+    search.add_argument("--metric", default="val_accuracy", metavar="COL",
+                        help="the metric the search optimised (default val_accuracy, the sweep's default metric)")
+    search.add_argument("--goal", choices=("max", "min"), help="larger or smaller is better (default: as the name says)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -249,14 +261,14 @@ def _write(table: pa.Table, fmt: str, path: str | None) -> None:
 
 # Views of `orch results` and the options each one takes; any other combination is an error
 # that names what the option goes with.
-_VIEWS = ("--per trial", "--per config", "--group-by", "--pivot", "--compare", "--curves", "--timing")
+_VIEWS = ("--per trial", "--per config", "--group-by", "--pivot", "--compare", "--curves", "--timing", "--pareto")
 _TAKES = {
     "SWEEP": set(_VIEWS) - {"--compare"},
     "--all-runs": {"--per trial", "--per config", "--group-by", "--pivot", "--timing"},
     "--metric": {"--per trial", "--per config", "--group-by", "--pivot", "--compare", "--curves"},
     "--stats": {"--per config", "--group-by", "--pivot"},
     "--ignore": {"--compare"},
-    "--all-params": {"--per trial", "--per config"},
+    "--all-params": {"--per trial", "--per config", "--pareto"},
 }
 
 
@@ -265,6 +277,7 @@ def _results_view(args: argparse.Namespace) -> str:
         ("--per trial", args.per == "trial"), ("--per config", args.per == "config"),
         ("--group-by", args.group_by is not None and not args.timing), ("--pivot", args.pivot is not None),
         ("--compare", args.compare is not None), ("--curves", args.curves is not None), ("--timing", args.timing),
+        ("--pareto", args.pareto is not None),
     ) if given]
     if len(views) > 1:
         raise InputError(f"{views[0]} and {views[1]} are different views of the results; give one of them")
@@ -333,6 +346,11 @@ def _results(
         by = args.group_by
         rank = "mean_epoch_seconds" if by else "epoch_seconds"
         return timing(select_trials(store, where, latest=latest), by=by), rank, None
+    if view == "--pareto":
+        objectives = parse_objectives(args.pareto)
+        columns = [column for column, _ in objectives]
+        table = results_table(store, where.with_default_status(), metrics=columns, all_params=args.all_params)
+        return pareto_front(table, objectives), columns[0], objectives[0][1] == "max"
     raise AssertionError(view)
 
 
@@ -381,6 +399,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith(".png"):
         raise InputError(f"-o {args.output!r}: plots are PNG files; give a path ending in .png")
     store = ParquetResultsStore(args.store)
+    if args.plot_kind == "search":
+        _check_sweeps(store, args.sweeps)
+        where = parse_where(args.where, sweep=args.sweeps or None).with_default_status(("completed", "stopped"))
+        path = plot_search(select_trials(store, where), args.output, metric=args.metric, goal=args.goal,
+                           title=args.title)
+        print(path)
+        return 0
     if args.sweep is not None:
         _check_sweeps(store, [args.sweep])
     where = parse_where(args.where, sweep=args.sweep)

@@ -3,7 +3,9 @@
 - :func:`plot_metric`: a metric against one param, one line per value of another, each
   point the mean over seeds (and any other param) with std error bars;
 - :func:`plot_curves`: learning curves, mean +- std band over seeds per config;
-- :func:`plot_time_vs_batch`: wall time against batch size.
+- :func:`plot_time_vs_batch`: wall time against batch size;
+- :func:`plot_search`: the best metric so far against trial number, one line per sweep
+  (numbers from :func:`best_so_far`).
 
 Figures are drawn on ``matplotlib.figure.Figure`` with the Agg canvas, never pyplot: no
 display, no global state, safe in a server or a thread. Files are written atomically.
@@ -11,6 +13,7 @@ display, no global state, safe in a server or a thread. Files are written atomic
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections.abc import Sequence
@@ -18,9 +21,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from orchestrator.query import QueryError, aggregate, curve_stats
+from orchestrator.query import QueryError, aggregate, check_column, curve_stats, higher_is_better
 
-__all__ = ["plot_metric", "plot_curves", "plot_time_vs_batch", "FIGURE_SIZE", "DPI"]
+__all__ = ["plot_metric", "plot_curves", "plot_time_vs_batch", "plot_search", "best_so_far", "FIGURE_SIZE", "DPI"]
 
 FIGURE_SIZE = (8.0, 5.0)  # inches
 DPI = 100  # so a plot is 800 x 500 pixels
@@ -162,3 +165,74 @@ def plot_time_vs_batch(
         raise QueryError(f"no column {seconds!r} to plot; choose one of the *_seconds columns")
     return plot_metric(trials, "batch_size", path, metric=seconds, line=line,
                        title=title or f"wall time ({_words(seconds)}) by batch size")
+
+
+def best_so_far(trials: pa.Table, metric: str = "val_accuracy", goal: str | None = None) -> pa.Table:
+    """Per sweep, its trials in the order they started (``started_at``, then ``trial_id``),
+    numbered from 1, with ``value`` (the metric) and ``best``: the best value of a
+    completed trial up to and including this one (``goal`` max or min; default: as the
+    metric's name says), null before the first. Stopped trials count as trials tried, but
+    a value they reached before being stopped is not a result."""
+    for column in ("sweep", "trial_id", "status", "started_at", metric):
+        check_column(column, trials.column_names, "trials")
+    goal = goal or ("max" if higher_is_better(metric) else "min")
+    better = max if goal == "max" else min
+    ordered = sorted(trials.select(["sweep", "trial_id", "status", "started_at", metric]).to_pylist(),
+                     key=lambda r: (r["sweep"], r["started_at"] is None, r["started_at"] or 0, r["trial_id"]))
+    out: dict[str, list[Any]] = {"sweep": [], "trial": [], "trial_id": [], "status": [], "value": [], "best": []}
+    sweep, number, best = None, 0, None
+    for row in ordered:
+        if row["sweep"] != sweep:
+            sweep, number, best = row["sweep"], 0, None
+        number += 1
+        value = row[metric]
+        usable = value is not None and math.isfinite(value)
+        if usable and row["status"] == "completed":
+            best = value if best is None else better(best, value)
+        for key, item in (("sweep", sweep), ("trial", number), ("trial_id", row["trial_id"]),
+                          ("status", row["status"]), ("value", value if usable else None), ("best", best)):
+            out[key].append(item)
+    types = {"sweep": pa.string(), "trial": pa.int64(), "trial_id": pa.string(), "status": pa.string(),
+             "value": pa.float64(), "best": pa.float64()}
+    return pa.table({k: pa.array(v, types[k]) for k, v in out.items()})
+
+
+def plot_search(
+    trials: pa.Table,
+    path: str,
+    metric: str = "val_accuracy",
+    goal: str | None = None,
+    title: str | None = None,
+) -> str:
+    """How a search progressed: per sweep, the best ``metric`` so far (a step line) against
+    trial number, over a faint dot per trial's own value; several sweeps (methods, search
+    seeds) on one plot compare at equal budgets."""
+    progress = best_so_far(trials, metric, goal)
+    if progress.num_rows == 0:
+        raise QueryError("nothing to plot: no trials match the query")
+    rows = progress.to_pylist()
+    sweeps = sorted({r["sweep"] for r in rows})
+    if all(r["best"] is None for r in rows):
+        raise QueryError(f"nothing to plot: no completed trial has a {metric}")
+    figure = _figure()
+    axes = figure.add_subplot()
+    for sweep in sweeps:
+        points = [r for r in rows if r["sweep"] == sweep]
+        (line,) = axes.plot([r["trial"] for r in points], [r["best"] for r in points], drawstyle="steps-post",
+                            linewidth=2, label=f"{sweep} ({len(points)} trials)")
+        tried = [r for r in points if r["value"] is not None]
+        axes.scatter([r["trial"] for r in tried], [r["value"] for r in tried], color=line.get_color(), alpha=0.25, s=12)
+    # Frame the best-so-far lines: a diverged trial's dot far below would flatten them.
+    bests = [r["best"] for r in rows if r["best"] is not None]
+    pad = (max(bests) - min(bests)) * 0.15 or abs(max(bests)) * 0.02 or 0.01
+    axes.set_ylim(min(bests) - pad, max(bests) + pad)
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    goal = goal or ("max" if higher_is_better(metric) else "min")
+    axes.set_xlabel("trial (in the order started)")
+    axes.set_ylabel(f"best {_words(metric)} so far")
+    axes.set_title(title or f"best {_words(metric)} so far ({goal}imum of completed trials; dots: each trial)")
+    axes.legend(fontsize="small")
+    axes.grid(True, alpha=0.3)
+    return _save(figure, path)
