@@ -1,39 +1,65 @@
-"""Sweep expansion: an ``Experiment`` becomes its list of ``TrialSpec``. Pure and deterministic."""
+"""Sweep expansion: an ``Experiment`` becomes its list of ``TrialSpec``. Pure and deterministic.
+
+Grid, random and sobol sweeps are planned whole, up front (their points are a pure function
+of the config); a tpe sweep's points are asked one at a time as trainers free up, and each
+becomes its trials through :func:`specs_for_point`, the same as a planned point.
+"""
 
 from __future__ import annotations
 
-from orchestrator.config import Experiment, ModelConfig, grid_points, iter_grid_points, resolve_model, with_overrides
+from typing import Any
+
+from orchestrator.config import Experiment, ModelConfig, grid_points, resolve_model, with_overrides
 from orchestrator.config._overrides import replace_fields
+from orchestrator.config._sweep import sweep_points
 from orchestrator.trial import TrialSpec, trial_id_for
 
-__all__ = ["grid_points", "expand_sweep"]
+__all__ = ["grid_points", "expand_sweep", "specs_for_point", "planned_points"]
+
+
+def planned_points(experiment: Experiment) -> list[dict[str, Any]]:
+    """The points planned up front (for tpe: none, they are asked while the sweep runs)."""
+    if experiment.sweep.method == "tpe":
+        return []
+    return sweep_points(experiment.sweep)
 
 
 def expand_sweep(experiment: Experiment) -> list[TrialSpec]:
-    """One ``TrialSpec`` per grid point and seed (seeds innermost)."""
-    seeds = experiment.sweep.seeds or [experiment.training.seed]
+    """One ``TrialSpec`` per planned point and seed (seeds innermost)."""
+    cache: dict[str, ModelConfig] = {}
     specs = []
-    model_axes = [path for path in experiment.sweep.grid if path.startswith("model.")]
-    resolved: dict[str, ModelConfig] = {}  # a model's defaults filled once per distinct model
-    for point in iter_grid_points(experiment.sweep):
-        e = with_overrides(experiment, point)
-        key = repr([point[path] for path in model_axes])
-        model = resolved.get(key)
-        if model is None:
-            model = resolved[key] = resolve_model(e.model)
-        for seed in seeds:
-            training = replace_fields(e.training, {"seed": seed})
-            specs.append(
-                TrialSpec(
-                    sweep=experiment.name,
-                    trial_id=trial_id_for(e.dataset, model, training),
-                    dataset=e.dataset,
-                    model=model,
-                    training=training,
-                    resources=e.resources,
-                    outputs=e.outputs,
-                    stopping=e.stopping,
-                    point=point,
-                )
+    for point in planned_points(experiment):
+        specs.extend(specs_for_point(experiment, point, cache))
+    return specs
+
+
+def specs_for_point(
+    experiment: Experiment, point: dict[str, Any], _models: dict[str, ModelConfig] | None = None
+) -> list[TrialSpec]:
+    """The trials of one point (dotted field -> value): one per seed of the sweep."""
+    seeds = experiment.sweep.seeds or [experiment.training.seed]
+    e = with_overrides(experiment, point)
+    # A model's defaults are filled once per distinct model: planning 100,000 trials makes
+    # this worth it (see benchmarks/planning_scale.py).
+    key = repr(sorted((p, v) for p, v in point.items() if p.startswith("model.")))
+    cache = _models if _models is not None else {}
+    model = cache.get(key)
+    if model is None:
+        model = cache[key] = resolve_model(e.model)
+    specs = []
+    for seed in seeds:
+        training = replace_fields(e.training, {"seed": seed})
+        specs.append(
+            TrialSpec(
+                sweep=experiment.name,
+                trial_id=trial_id_for(e.dataset, model, training),
+                dataset=e.dataset,
+                model=model,
+                training=training,
+                resources=e.resources,
+                outputs=e.outputs,
+                stopping=e.stopping,
+                point=point,
             )
+        )
     return specs

@@ -11,10 +11,10 @@ from typing import Any
 from orchestrator.config._models import MODEL_DEFAULTS, MODEL_PARAMS
 from orchestrator.config._overrides import with_overrides
 from orchestrator.config._sections import Experiment, ModelConfig, ResourcesConfig, StoppingConfig
-from orchestrator.config._sweep import iter_grid_points
+from orchestrator.config._sweep import iter_grid_points, sweep_points
 from orchestrator.errors import ConfigError
 
-__all__ = ["check_experiment", "resolve_model"]
+__all__ = ["check_experiment", "check_point", "resolve_model"]
 
 Fail = Callable[[str], None]
 
@@ -31,14 +31,18 @@ _POINT_RULE_FIELDS = frozenset({
 
 def check_experiment(experiment: Experiment, origin: str = "<config>") -> None:
     """Every cross-field rule, for the base config and each sweep point that matters."""
-    relevant = [path for path in experiment.sweep.grid if path in _POINT_RULE_FIELDS]
+    sweep = experiment.sweep
+    axes = [*sweep.grid, *sweep.space]
+    relevant = [path for path in axes if path in _POINT_RULE_FIELDS]
     seen: set[tuple[Any, ...]] = set()
-    for point in iter_grid_points(experiment.sweep):
-        key = tuple(repr(point[path]) for path in relevant)
+    # tpe points are not known yet: the executor checks each one as it is asked.
+    points = iter_grid_points(sweep) if sweep.method in ("grid", "tpe") else sweep_points(sweep)
+    for point in points:
+        key = tuple(repr(point.get(path)) for path in relevant)
         if key in seen:
             continue
         seen.add(key)
-        shown = {path: point[path] for path in relevant}
+        shown = {path: point[path] for path in relevant if path in point}
         _check_point(with_overrides(experiment, point), origin, shown)
 
     def fail(message: str) -> None:
@@ -46,6 +50,11 @@ def check_experiment(experiment: Experiment, origin: str = "<config>") -> None:
 
     _check_resources(experiment.resources, fail)
     _check_stopping(experiment.stopping, fail)
+
+
+def check_point(experiment: Experiment, point: dict[str, Any], origin: str = "<config>") -> None:
+    """The cross-field rules for one point asked while the sweep runs (tpe)."""
+    _check_point(with_overrides(experiment, point), origin, point)
 
 
 def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:

@@ -191,6 +191,17 @@ class SweepConfig:
     # Sweeps larger than this are refused before they are planned: a typo in an axis should
     # not plan a million trials. Raise it for sweeps that really are that large.
     max_trials: int = DEFAULT_MAX_TRIALS
+    # How points are chosen beyond the grid (orchestrator/search): grid tries the grid axes
+    # only; random and sobol draw `samples` points per grid point from `space`, as a pure
+    # function of (space, search_seed, k); tpe (Optuna) asks for each next point as a
+    # trainer frees up and learns from `metric` (`goal`: max or min).
+    method: Literal["grid", "random", "sobol", "tpe"] = "grid"
+    samples: int | None = None
+    # Dotted field path -> orchestrator.search Distribution (Uniform, LogUniform, IntRange, Choice).
+    space: dict[str, Any] = field(default_factory=dict)
+    metric: str = "val_accuracy"
+    goal: Literal["max", "min"] = "max"
+    search_seed: int = 0
 
 
 SECTIONS: dict[str, type] = {
@@ -216,4 +227,13 @@ class Experiment:
     sweep: SweepConfig = SweepConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain data (dicts, lists, scalars), e.g. for the resolved config saved as YAML."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -7,20 +7,25 @@ import difflib
 import itertools
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from orchestrator.config._fields import Range, coerce_field
 from orchestrator.config._lookup import all_fields, field_spec
 from orchestrator.config._sections import DEFAULT_MAX_TRIALS, MAX_SEED, SweepConfig
 from orchestrator.errors import ConfigError
 
-__all__ = ["parse_sweep", "grid_points", "iter_grid_points", "sweep_size", "check_sweep_size", "SWEEP_KEYS"]
+__all__ = ["parse_sweep", "grid_points", "iter_grid_points", "sweep_points", "sweep_size", "check_sweep_size",
+           "SWEEP_KEYS", "SEARCH_METRICS"]
 
-SWEEP_KEYS = ("grid", "seeds", "max_trials")
+SWEEP_KEYS = ("grid", "seeds", "max_trials", "method", "samples", "space", "metric", "goal", "search_seed")
+# What `sweep.metric` may name: the per-epoch and final metrics a trial records.
+SEARCH_METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss", "test_accuracy", "test_loss",
+                  "total_seconds", "train_seconds")
 # Sections that say where or what a trial keeps, not what it computes: never swept.
 _NOT_SWEPT = ("resources.", "outputs.", "stopping.")
 _SEED_RANGE = Range(0, MAX_SEED, meaning="each seed")
 _MAX_TRIALS_RANGE = Range(1, meaning="the most trials a sweep may plan")
+_SAMPLES_RANGE = Range(1, 10**6, meaning="points drawn per grid point")
 
 
 def parse_sweep(raw: Any, origin: str) -> SweepConfig:
@@ -46,7 +51,34 @@ def parse_sweep(raw: Any, origin: str) -> SweepConfig:
         raise ConfigError(f"{origin}: sweep.seeds: seeds repeat in {seeds!r}; list each once")
     max_trials = raw.get("max_trials", DEFAULT_MAX_TRIALS)
     max_trials = coerce_field(int, max_trials, "sweep.max_trials", origin, _MAX_TRIALS_RANGE)
-    return SweepConfig(grid=grid, seeds=seeds, max_trials=max_trials)
+    search = _parse_search(raw, grid, origin)
+    return SweepConfig(grid=grid, seeds=seeds, max_trials=max_trials, **search)
+
+
+def _parse_search(raw: dict[str, Any], grid: dict[str, list[Any]], origin: str) -> dict[str, Any]:
+    """method, samples, space, metric, goal, search_seed: checked here against the schema,
+    the distributions themselves by orchestrator.search."""
+    from orchestrator.search import check_search, kind_of_hint, parse_space
+
+    method = coerce_field(Literal["grid", "random", "sobol", "tpe"], raw.get("method", "grid"), "sweep.method", origin)
+    samples = raw.get("samples")
+    if samples is not None:
+        samples = coerce_field(int, samples, "sweep.samples", origin, _SAMPLES_RANGE)
+    goal = coerce_field(Literal["max", "min"], raw.get("goal", "max"), "sweep.goal", origin)
+    metric = coerce_field(Literal[SEARCH_METRICS], raw.get("metric", "val_accuracy"), "sweep.metric", origin)
+    search_seed = coerce_field(int, raw.get("search_seed", 0), "sweep.search_seed", origin, _SEED_RANGE)
+
+    def field_kind(path: str, key: str) -> Any:
+        return kind_of_hint(_swept_field(path, key, origin)[0])
+
+    def check_value(path: str, value: Any, key: str) -> Any:
+        hint, rng = _swept_field(path, key, origin)
+        return coerce_field(hint, value, key, origin, rng)
+
+    space = parse_space(raw.get("space"), field_kind, check_value, origin)
+    check_search(method, samples, space, grid_paths=grid, goal=goal, origin=origin)
+    return {"method": method, "samples": samples, "space": space, "metric": metric, "goal": goal,
+            "search_seed": search_seed}
 
 
 def _parse_grid(raw: Any, origin: str) -> dict[str, list[Any]]:
@@ -57,20 +89,7 @@ def _parse_grid(raw: Any, origin: str) -> dict[str, list[Any]]:
     grid: dict[str, list[Any]] = {}
     for path, values in raw.items():
         path = str(path)
-        try:
-            hint, rng = field_spec(path)
-        except KeyError:
-            close = difflib.get_close_matches(path, all_fields(), n=1)
-            hint_text = f"did you mean {close[0]!r}?" if close else "axes are dotted fields such as training.learning_rate"
-            raise ConfigError(f"{origin}: sweep.grid: unknown field {path!r}; {hint_text}") from None
-        if path.startswith(_NOT_SWEPT):
-            section = path.split(".")[0]
-            raise ConfigError(
-                f"{origin}: sweep.grid: {path!r} says where or what a trial keeps, not what it "
-                f"computes; set it once under {section}:"
-            )
-        if path == "training.seed":
-            raise ConfigError(f"{origin}: sweep.grid: sweep seeds with sweep.seeds: [0, 1, ...], not the grid")
+        hint, rng = _swept_field(path, "sweep.grid", origin)
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{origin}: sweep.grid.{path}: expected a non-empty list of values, got {values!r}"[:300])
         coerced = [coerce_field(hint, v, f"sweep.grid.{path}", origin, rng) for v in values]
@@ -80,10 +99,30 @@ def _parse_grid(raw: Any, origin: str) -> dict[str, list[Any]]:
     return grid
 
 
+def _swept_field(path: str, where: str, origin: str) -> tuple[Any, Range | None]:
+    """Type and range of a field a sweep may vary (a grid axis or a searched field)."""
+    try:
+        hint, rng = field_spec(path)
+    except KeyError:
+        close = difflib.get_close_matches(path, all_fields(), n=1)
+        hint_text = f"did you mean {close[0]!r}?" if close else "fields are dotted paths such as training.learning_rate"
+        raise ConfigError(f"{origin}: {where}: unknown field {path!r}; {hint_text}") from None
+    if path.startswith(_NOT_SWEPT):
+        section = path.split(".")[0]
+        raise ConfigError(
+            f"{origin}: {where}: {path!r} says where or what a trial keeps, not what it "
+            f"computes; set it once under {section}:"
+        )
+    if path == "training.seed":
+        raise ConfigError(f"{origin}: {where}: sweep seeds with sweep.seeds: [0, 1, ...], not the grid or space")
+    return hint, rng
+
+
 def sweep_size(sweep: SweepConfig) -> int:
-    """Trials the sweep plans: the product of the axis lengths, times the seeds. Computed
-    without expanding anything."""
-    return math.prod(len(v) for v in sweep.grid.values()) * max(len(sweep.seeds), 1)
+    """Trials the sweep plans: the product of the axis lengths, times the points drawn per
+    grid point (searches), times the seeds. Computed without expanding anything."""
+    per_point = sweep.samples if sweep.method != "grid" and sweep.samples else 1
+    return math.prod(len(v) for v in sweep.grid.values()) * per_point * max(len(sweep.seeds), 1)
 
 
 def check_sweep_size(sweep: SweepConfig, origin: str) -> None:
@@ -95,6 +134,18 @@ def check_sweep_size(sweep: SweepConfig, origin: str) -> None:
             f"{origin}: sweep: {size:,} trials ({axes}{seeds}) is more than sweep.max_trials={sweep.max_trials:,}; "
             f"shorten an axis, or raise the limit (sweep: max_trials: {size}, or --set sweep.max_trials={size})"
         )
+
+
+def sweep_points(sweep: SweepConfig) -> list[dict[str, Any]]:
+    """Every point a sweep plans up front: the grid points, or for random and sobol each grid
+    point's draws (a pure function of space, search_seed and k, so a re-run anywhere plans
+    the same trials). tpe plans nothing up front: its points are asked as trainers free up,
+    so this gives its grid points (each then searched)."""
+    if sweep.method in ("grid", "tpe"):
+        return grid_points(sweep)
+    from orchestrator.search import search_points
+
+    return search_points(grid_points(sweep), sweep.space, sweep.method, sweep.samples or 1, sweep.search_seed)
 
 
 def iter_grid_points(sweep: SweepConfig) -> Iterator[dict[str, Any]]:
