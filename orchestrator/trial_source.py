@@ -1,0 +1,139 @@
+"""Where the executor's next trial comes from: a plan made up front (grid, random, sobol) or
+a search that asks its sampler as trainers free up (tpe). Pure: no Ray, no TensorFlow.
+
+The executor only asks and tells: :meth:`TrialSource.take` when a trainer is free,
+:meth:`TrialSource.finished` when a trial's result is stored. Retries of crashed trials are
+the executor's own business and never reach the source twice: a trial is finished once.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from orchestrator.config import Experiment
+from orchestrator.config._rules import check_point
+from orchestrator.errors import ConfigError
+from orchestrator.search import SearchState, Suggestion, combine_seeds, point_key
+from orchestrator.search._base import Sampler
+from orchestrator.sweep import specs_for_point
+from orchestrator.trial import TrialResult, TrialSpec
+
+__all__ = ["TrialSource", "PlannedTrials", "SearchTrials", "result_metric"]
+
+# A sampler may suggest points the cross-field rules refuse (momentum with adam, say). They
+# are told as failed and another is asked, this many times at most in a row.
+_MAX_REFUSED_IN_A_ROW = 100
+
+
+class TrialSource(ABC):
+    @abstractmethod
+    def take(self) -> TrialSpec | None:
+        """The next trial to start, or None when no more will come."""
+
+    def finished(self, spec: TrialSpec, result: TrialResult) -> None:
+        """``spec``'s final result is stored (completed, stopped or failed for good)."""
+
+    @property
+    @abstractmethod
+    def total(self) -> int:
+        """How many trials this run starts (for progress)."""
+
+
+class PlannedTrials(TrialSource):
+    """A list planned up front, taken in order."""
+
+    def __init__(self, specs: list[TrialSpec]) -> None:
+        self._specs = list(specs)
+        self._next = 0
+
+    def take(self) -> TrialSpec | None:
+        if self._next >= len(self._specs):
+            return None
+        self._next += 1
+        return self._specs[self._next - 1]
+
+    @property
+    def total(self) -> int:
+        return len(self._specs)
+
+
+@dataclass
+class _AskedPoint:
+    suggestion: Suggestion
+    # trial id -> (state, value, epochs run), one entry per seed once it has ended
+    outcomes: dict[str, tuple[SearchState, float | None, int | None]] = field(default_factory=dict)
+    seeds: int = 1
+
+
+class SearchTrials(TrialSource):
+    """Asks ``sampler`` for a point whenever a trainer is free; each point becomes one trial
+    per seed (:func:`orchestrator.sweep.specs_for_point`), and once all of a point's trials
+    have ended the point is told, the seeds combined (:func:`combine_seeds`). ``sampler``
+    must already be rebuilt from the store; ``finished_ids`` are trials stored with a final
+    result (a point whose trials are all stored is told without running anything)."""
+
+    def __init__(self, experiment: Experiment, sampler: Sampler, finished_ids: set[str], total: int) -> None:
+        self.experiment = experiment
+        self.sampler = sampler
+        self._finished_ids = set(finished_ids)
+        self._queue: list[TrialSpec] = []
+        self._asked: dict[str, _AskedPoint] = {}
+        self._total = total
+        self.refused: list[str] = []  # the one-line reason of each point the rules refused
+
+    def take(self) -> TrialSpec | None:
+        refused_in_a_row = 0
+        while not self._queue:
+            suggestion = self.sampler.ask()
+            if suggestion is None:
+                return None
+            try:
+                check_point(self.experiment, suggestion.point, origin=self.experiment.name)
+            except ConfigError as e:
+                self.refused.append(str(e))
+                self.sampler.tell(suggestion, None, SearchState.FAILED)
+                refused_in_a_row += 1
+                if refused_in_a_row >= _MAX_REFUSED_IN_A_ROW:
+                    raise ConfigError(
+                        f"{self.experiment.name}: sweep.space: the last {refused_in_a_row} points drawn all break a "
+                        f"rule, e.g. {self.refused[-1]}; narrow the space"
+                    ) from e
+                continue
+            specs = [s for s in specs_for_point(self.experiment, suggestion.point) if s.trial_id not in self._finished_ids]
+            if not specs:  # stored already under another search: nothing new to learn by running it
+                self.sampler.tell(suggestion, None, SearchState.PRUNED)
+                continue
+            self._asked[point_key(suggestion.point)] = _AskedPoint(suggestion, seeds=len(specs))
+            self._queue.extend(specs)
+        return self._queue.pop(0)
+
+    def finished(self, spec: TrialSpec, result: TrialResult) -> None:
+        asked = self._asked.get(point_key(spec.point))
+        if asked is None:
+            return
+        state = SearchState.of_status(result.status.value)
+        asked.outcomes[spec.trial_id] = (state, result_metric(result, self.experiment.sweep.metric), len(result.epochs))
+        if len(asked.outcomes) == asked.seeds:
+            del self._asked[point_key(spec.point)]
+            value, state, step = combine_seeds(list(asked.outcomes.values()), seeds=asked.seeds)
+            self.sampler.tell(asked.suggestion, value, state, step)
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+
+def result_metric(result: TrialResult, metric: str) -> float | None:
+    """A trial's value of ``metric``: the last epoch's for per-epoch metrics (``train_*`` are
+    the epoch's ``loss``/``accuracy``), else the trial's own field (``test_accuracy``, timings)."""
+    last = result.final_epoch
+    per_epoch = {"val_accuracy": "val_accuracy", "val_loss": "val_loss", "train_accuracy": "accuracy", "train_loss": "loss"}
+    if metric in per_epoch:
+        value = getattr(last, per_epoch[metric]) if last is not None else None
+    else:
+        value = getattr(result, metric, None)
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
