@@ -157,6 +157,8 @@ def read_idx_dir(directory: Path) -> dict[str, np.ndarray]:
 def read_keras_npz(path: Path) -> dict[str, np.ndarray]:
     """The arrays of a Keras-layout ``.npz`` (x_train, y_train, x_test, y_test and, when
     present, x_val, y_val), unchecked: see :func:`check_arrays`. Never unpickles."""
+    if not zipfile.is_zipfile(path):  # np.load would try it as a pickle, and say so
+        raise DatasetError(f"{path}: not an .npz file (np.savez writes one); replace it with a good copy")
     try:
         # allow_pickle=False: a data file must never be able to run code.
         with np.load(path, allow_pickle=False) as npz:
