@@ -360,3 +360,13 @@ def test_builtin_trial_ids_are_unchanged() -> None:
 def test_dataset_fields_that_do_not_go_together(dataset: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         parse_experiment({"name": "t", "dataset": dataset})
+
+
+def test_a_sweep_over_data_files(tmp_path: Path) -> None:
+    write_npz(tmp_path / "a.npz")
+    write_npz(tmp_path / "b.npz", y_test=np.arange(9) % 2)
+    path = tmp_path / "exp.yaml"
+    path.write_text("dataset:\n  name: npz\n  path: a.npz\nsweep:\n  grid:\n    dataset.path: [a.npz, b.npz]\n")
+    specs = expand_sweep(load_experiment(path))
+    assert [s.dataset.path for s in specs] == [str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]
+    assert len({s.trial_id for s in specs}) == 2
