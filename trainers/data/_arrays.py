@@ -7,8 +7,9 @@ file, a directory, a loader) and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -22,6 +23,7 @@ __all__ = [
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 OPTIONAL = ("x_val", "y_val")
 _SPLITS = {"train": "train", "test": "test", "val": "validation"}
+Fail = Callable[[str], NoReturn]
 _CHUNK = 1 << 22  # elements per finiteness check: a bool temporary of 4 MB, not one per array
 
 
@@ -90,14 +92,14 @@ def check_arrays(
     return out, classes
 
 
-def _failer(origin: str):  # noqa: ANN202 - a local raise helper
-    def fail(message: str) -> None:
+def _failer(origin: str) -> Fail:
+    def fail(message: str) -> NoReturn:
         raise DatasetError(f"{origin}: {message}")
 
     return fail
 
 
-def _images(value: object, key: str, fail) -> np.ndarray:  # noqa: ANN001
+def _images(value: object, key: str, fail: Fail) -> np.ndarray:
     x = _array(value, key, fail)
     if x.ndim == 3:  # (N, H, W): grey images without a channel axis, as Keras stores MNIST
         x = x[..., np.newaxis]
@@ -121,7 +123,7 @@ def _images(value: object, key: str, fail) -> np.ndarray:  # noqa: ANN001
     return x.astype(np.uint8)
 
 
-def _labels(value: object, key: str, fail) -> np.ndarray:  # noqa: ANN001
+def _labels(value: object, key: str, fail: Fail) -> np.ndarray:
     y = _array(value, key, fail)
     if y.ndim == 2 and y.shape[1] == 1:  # Keras' CIFAR layout: (N, 1)
         y = y[:, 0]
@@ -133,7 +135,7 @@ def _labels(value: object, key: str, fail) -> np.ndarray:  # noqa: ANN001
     return y
 
 
-def _array(value: object, key: str, fail) -> np.ndarray:  # noqa: ANN001
+def _array(value: object, key: str, fail: Fail) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         fail(f"{key} is a {type(value).__name__}; expected a numpy array (np.asarray(...))")
     if value.dtype.kind not in "uif":  # bool, object, str, bytes, complex, datetime...
@@ -151,7 +153,7 @@ def _whole(x: np.ndarray) -> bool:
     return all(bool(np.all(flat[i : i + _CHUNK] == np.round(flat[i : i + _CHUNK]))) for i in range(0, flat.size, _CHUNK))
 
 
-def _check_classes(out: dict[str, np.ndarray], num_classes: int | None, fail) -> int:  # noqa: ANN001
+def _check_classes(out: dict[str, np.ndarray], num_classes: int | None, fail: Fail) -> int:
     labels = {k: v for k, v in out.items() if k[0] == "y"}
     low = min(int(y.min()) for y in labels.values())
     high = max(int(y.max()) for y in labels.values())
