@@ -109,3 +109,34 @@ def test_bad_npz_is_exit_2_naming_the_file_before_any_trial(local_ray, tmp_path:
     assert f"{tmp_path / 'data.npz'}: labels run to 3" in err and "subtract 1" in err
     assert ParquetResultsStore(str(store_dir)).read_trials().num_rows == 0
     assert not (store_dir / "trials").exists() and not (store_dir / "checkpoints").exists()
+
+
+LOADER = '''
+import os
+from pathlib import Path
+
+import numpy as np
+
+Path(__file__).with_name("imported-by").write_text(str(os.getpid()))
+
+
+def load(n=60):
+    y = np.arange(n) % 4
+    x = (np.zeros((n, 9, 9)) + y[:, None, None] * 60).astype(np.uint8)  # grey, class = brightness
+    return (x[:48], y[:48]), (x[48:], y[48:])
+'''
+
+
+@pytest.mark.ray
+def test_loader_is_imported_in_a_worker_not_the_driver(local_ray, tmp_path: Path) -> None:
+    import os
+
+    from orchestrator.runner import run_experiment
+
+    (tmp_path / "my_data.py").write_text(LOADER)
+    config = experiment(tmp_path, "  loader: my_data.py:load\n  params: {n: 60}")
+    store = ParquetResultsStore(str(tmp_path / "store"))
+    assert run_experiment(load_experiment(config), store).completed == 1
+    assert int((tmp_path / "imported-by").read_text()) != os.getpid()
+    (trial,) = store.read_trials("mine").to_pylist()
+    assert trial["dataset"] == "loader" and trial["status"] == "completed"
