@@ -303,9 +303,11 @@ def test_relative_paths_are_relative_to_the_experiment_file(tmp_path: Path, monk
     e = load_experiment(loader)
     assert (e.dataset.name, e.dataset.loader) == ("loader", f"{tmp_path / 'exp' / 'sub' / 'my_data.py'}:load")
     assert e.dataset.params == {"n": 9}
-    # --set values are relative to where the command runs
+    # --set values too (as model.builder's): the file is what a relative path is relative to
     e = load_experiment(config, overrides=["dataset.path=other.npz"])
-    assert e.dataset.path == str(tmp_path / "other.npz")
+    assert e.dataset.path == str(tmp_path / "exp" / "other.npz")
+    # a mapping from Python: relative to the working directory
+    assert parse_experiment({"name": "t", "dataset": {"name": "npz", "path": "d.npz"}}).dataset.path == str(tmp_path / "d.npz")
 
 
 def test_trial_id_follows_the_data_not_its_place(tmp_path: Path) -> None:

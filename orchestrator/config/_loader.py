@@ -57,7 +57,6 @@ def load_experiment(
             f"got {type(raw).__name__}"
         )
     reject_unknown(raw, TOP_LEVEL, where="", origin=str(path))
-    raw = resolve_data_paths(raw, path.resolve().parent)  # the file's own paths: against its directory
     if not any(key in raw for key in _EXPERIMENT_SECTIONS):
         raise ConfigError(
             f"{path}: no experiment in it (only {', '.join(map(str, raw))}); add at least one of "
@@ -69,6 +68,8 @@ def load_experiment(
         set_dotted(raw, key, value)
     if name is not None:
         raw["name"] = name
+    # Data paths, the file's and --set's alike: against the file's directory (as model.builder).
+    raw = resolve_data_paths(raw, path.resolve().parent)
     return parse_experiment(raw, origin=str(path))
 
 
@@ -77,7 +78,7 @@ def parse_experiment(raw: dict[str, Any], origin: str = "<config>") -> Experimen
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping of sections ({', '.join(TOP_LEVEL)}), got {type(raw).__name__}")
     reject_unknown(raw, TOP_LEVEL, where="", origin=origin)
-    raw = resolve_data_paths(raw, Path.cwd())  # what is still relative (--set, the Python API): against the cwd
+    raw = resolve_data_paths(raw, Path.cwd())  # a mapping's relative paths (the Python API): from where Python runs
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigError(
