@@ -372,3 +372,13 @@ def test_a_sweep_over_data_files(tmp_path: Path) -> None:
     specs = expand_sweep(load_experiment(path))
     assert [s.dataset.path for s in specs] == [str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]
     assert len({s.trial_id for s in specs}) == 2
+
+
+def test_image_folder_hold_outs_take_every_class_in_proportion(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    for name, count in (("common", 30), ("rare", 10)):
+        for i in range(count):
+            write_png(root / name / f"{i}.png")
+    data = load_dataset(DatasetConfig(name="image_folder", path=str(root), test=8, validation=0.25))
+    assert np.bincount(data.y_test).tolist() == [6, 2]
+    assert np.bincount(data.y_val).tolist() == [6, 2] and np.bincount(data.y_train).tolist() == [18, 6]

@@ -17,7 +17,7 @@ from orchestrator.config import DatasetConfig
 
 __all__ = [
     "DatasetArrays", "DatasetError", "check_arrays", "holdout_count", "refuse_test",
-    "with_validation_tail", "interleave_classes", "split_test_pool", "count_not_finite", "REQUIRED", "OPTIONAL",
+    "with_validation_tail", "interleave_classes", "split_test_pool", "proportional_order", "count_not_finite", "REQUIRED", "OPTIONAL",
 ]
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
@@ -241,12 +241,29 @@ def interleave_classes(labels: np.ndarray) -> np.ndarray:
     return np.lexsort((labels, rank))
 
 
+def proportional_order(labels: np.ndarray) -> np.ndarray:
+    """Order by each image's relative position within its class, ``(rank + 0.5) / class
+    size``: every tail of it holds each class in proportion to its size, so hold-outs
+    from the end are stratified even when classes are not of one size."""
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    rank = np.empty(len(labels), dtype=np.float64)
+    rank[order] = np.arange(len(labels)) - np.searchsorted(sorted_labels, sorted_labels, side="left")
+    return np.lexsort((labels, (rank + 0.5) / np.bincount(labels)[labels]))
+
+
 def split_test_pool(
-    config: DatasetConfig, x: np.ndarray, y: np.ndarray, origin: str, num_classes: int | None
+    config: DatasetConfig,
+    x: np.ndarray,
+    y: np.ndarray,
+    origin: str,
+    num_classes: int | None,
+    arrange: Callable[[np.ndarray], np.ndarray] = interleave_classes,
 ) -> DatasetArrays:
-    """One pool of images without a test split: classes interleaved, ``config.test`` held
-    out from the end as test, then validation from the end of the rest."""
-    order = interleave_classes(np.asarray(y))
+    """One pool of images without a test split: put in the order ``arrange`` gives (classes
+    interleaved, by default), ``config.test`` held out from the end as test, then
+    validation from the end of the rest."""
+    order = arrange(np.asarray(y))
     x, y = x[order], y[order]
     cut = len(y) - holdout_count("test", config.test, len(y), config.name)  # type: ignore[arg-type]
     arrays = {"x_train": x[:cut], "y_train": y[:cut], "x_test": x[cut:], "y_test": y[cut:]}

@@ -5,8 +5,8 @@ this runs in the Ray worker that loads data, which need not import TensorFlow.
 
 Channels come from the data: grey when every image is grey, else RGB (alpha dropped; the
 first frame of a GIF). Images are resized to ``dataset.image_size`` (bilinear, Keras'
-default) or, without it, must all have one size. ``dataset.test`` is held out as test (the
-classes interleaved first, so every split gets every class), then validation.
+default) or, without it, must all have one size. ``dataset.test`` is held out as test, then
+validation, each class in proportion to its size.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from orchestrator.config import DatasetConfig
 from orchestrator.data_identity import IMAGE_EXTENSIONS, image_files
-from trainers.data._arrays import DatasetArrays, DatasetError, split_test_pool
+from trainers.data._arrays import DatasetArrays, DatasetError, proportional_order, split_test_pool
 
 __all__ = ["load_image_folder"]
 
@@ -55,7 +55,9 @@ def load_image_folder(config: DatasetConfig) -> DatasetArrays:
         except (OSError, ValueError) as e:  # a truncated or corrupt image fails when decoded
             raise DatasetError(f"{path}: not a readable image ({e}); delete or replace it") from e
     y = np.array([label for label, _ in files], dtype=np.int64)
-    return split_test_pool(config, x, y, str(root), len(by_class))
+    # Classes may differ in size: hold-outs take each in proportion (interleaving would fill
+    # the tail with the largest class alone).
+    return split_test_pool(config, x, y, str(root), len(by_class), arrange=proportional_order)
 
 
 def _check_classes(root: Path, by_class: dict[str, list[Path]]) -> None:
