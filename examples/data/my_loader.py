@@ -17,7 +17,7 @@ import numpy as np
 CLASSES = ("square", "disc", "cross")
 
 
-def load(n_per_class: int = 300, size: int = 32, noise: float = 20.0, seed: int = 0) -> dict[str, np.ndarray]:
+def load(n_per_class: int = 500, size: int = 32, noise: float = 20.0, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     n = n_per_class * len(CLASSES)
     labels = np.arange(n) % len(CLASSES)  # classes interleaved: every split gets all three
