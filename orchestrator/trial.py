@@ -25,6 +25,7 @@ from orchestrator.config import (
     StoppingConfig,
     TrainingConfig,
 )
+from orchestrator.data_identity import data_digest
 
 __all__ = ["TRIAL_ID_VERSION", "IDENTITY_SECTIONS", "identity_fields", "param_column", "TrialStatus", "TrialSpec", "EpochRecord", "TrialResult", "trial_id_for"]
 
@@ -32,11 +33,12 @@ __all__ = ["TRIAL_ID_VERSION", "IDENTITY_SECTIONS", "identity_fields", "param_co
 # initialiser): old results then no longer count as "already run".
 TRIAL_ID_VERSION = 1
 
-# Fields that say where or how a trial runs, not what it computes.
-_NOT_IDENTITY = {"dataset": {"data_dir", "allow_pickle"}}
+# Fields that say where or how a trial runs, not what it computes. The user's data
+# (path, loader, params) is hashed by content instead: see _add_data_digest.
+_NOT_IDENTITY = {"dataset": {"data_dir", "allow_pickle", "path", "loader", "params"}}
 # Fields added after results were stored: while at their default (which is the behaviour
 # from before they existed) they stay out of the hash, so stored trials keep their ids.
-_ADDED_LATER = {"training": {"augment_shift"}}
+_ADDED_LATER = {"training": {"augment_shift"}, "dataset": {"image_size"}}
 
 
 class TrialStatus(str, enum.Enum):
@@ -87,11 +89,21 @@ def _identity(config: Any) -> dict[str, Any]:
     return values
 
 
+def _add_data_digest(values: dict[str, Any], dataset: DatasetConfig) -> None:
+    """For the user's own data, add the digest of what it is (its bytes, or its loader's
+    source and params; orchestrator/data_identity.py) to the dataset's identity fields.
+    Built-in datasets get none, so their trials keep their ids."""
+    digest = data_digest(dataset)
+    if digest is not None:
+        values["data"] = digest
+
+
 def trial_id_for(dataset: DatasetConfig, model: ModelConfig, training: TrainingConfig) -> str:
     """Content hash of everything that determines a trial's result (resources excluded:
     the same trial on other hardware is the same experiment)."""
     configs = dict(zip(IDENTITY_SECTIONS, (dataset, model, training)))
     identity = {"version": TRIAL_ID_VERSION, **{s: _identity(c) for s, c in configs.items()}}
+    _add_data_digest(identity["dataset"], dataset)
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -26,6 +26,7 @@ from orchestrator.config._models import MODEL_DEFAULTS, MODEL_PARAMS, ModelName
 from orchestrator.config._overrides import parse_override, with_overrides
 from orchestrator.config._rules import check_experiment, resolve_model
 from orchestrator.config._sections import (
+    BUILTIN_DATASETS,
     SECTIONS,
     DatasetConfig,
     Experiment,
@@ -40,6 +41,7 @@ from orchestrator.config._sweep import grid_points, iter_grid_points, sweep_size
 from orchestrator.errors import ConfigError
 
 __all__ = [
+    "BUILTIN_DATASETS",
     "ConfigError",
     "DatasetConfig",
     "ModelConfig",

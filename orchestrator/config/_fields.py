@@ -129,6 +129,13 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str, rng: Range | None
             if not value.strip():
                 raise ConfigError(f"{origin}: {key}: expected text, got an empty string; give a value or leave the key out")
             return value
+        if typing.get_origin(option) is dict and isinstance(value, dict):
+            # Free-form keyword arguments (dataset.params): names must be text; the values
+            # are YAML's, passed on as they are.
+            for name in value:
+                if not isinstance(name, str) or not name.isidentifier():
+                    raise ConfigError(f"{origin}: {key}: keys must be Python names, got {_short(name)}")
+            return dict(value)
         if typing.get_origin(option) is list and isinstance(value, list) and value:
             (item,) = typing.get_args(option)
             return [coerce_field(item, v, f"{key}[{i}]", origin, rng) for i, v in enumerate(value)]
@@ -151,6 +158,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def type_name(option: Any) -> str:
+    if typing.get_origin(option) is dict:
+        return "a mapping"
     if typing.get_origin(option) is list:
         return f"a non-empty list of {type_name(typing.get_args(option)[0])}"
     return "null" if option is type(None) else getattr(option, "__name__", str(option))

@@ -5,6 +5,7 @@ the fix. Nothing runs, and nothing is written, on bad input."""
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from orchestrator.config._sweep import check_sweep_size, parse_sweep
 from orchestrator.config._yaml import yaml_load
 from orchestrator.errors import ConfigError
 
-__all__ = ["load_experiment", "parse_experiment", "reject_unknown", "TOP_LEVEL"]
+__all__ = ["load_experiment", "parse_experiment", "reject_unknown", "resolve_data_paths", "TOP_LEVEL"]
 
 TOP_LEVEL = ("name", "description", *SECTIONS, "sweep")
 # A file must hold at least one section: with only a name it says nothing about what to run.
@@ -67,6 +68,8 @@ def load_experiment(
         set_dotted(raw, key, value)
     if name is not None:
         raw["name"] = name
+    # Data paths, the file's and --set's alike: against the file's directory (as model.builder).
+    raw = resolve_data_paths(raw, path.resolve().parent)
     return parse_experiment(raw, origin=str(path))
 
 
@@ -75,6 +78,7 @@ def parse_experiment(raw: dict[str, Any], origin: str = "<config>") -> Experimen
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping of sections ({', '.join(TOP_LEVEL)}), got {type(raw).__name__}")
     reject_unknown(raw, TOP_LEVEL, where="", origin=origin)
+    raw = resolve_data_paths(raw, Path.cwd())  # a mapping's relative paths (the Python API): from where Python runs
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigError(
@@ -114,6 +118,49 @@ def _parse_section(cls: type, raw: Any, where: str, origin: str) -> Any:
         hint, rng = field_spec(f"{where}.{key}")
         values[key] = coerce_field(hint, value, f"{where}.{key}", origin, rng)
     return cls(**values)
+
+
+# --- the user's data: where its relative paths point ---------------------------------------
+# The dataset is loaded in a Ray worker whose working directory is not the user's, so every
+# path to data or to a loader file is made absolute here, in the driver, once.
+_DATA_PATH_FIELDS = ("path", "loader")
+
+
+def resolve_data_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``raw`` with ``dataset.path`` and the file of a ``dataset.loader: "file.py:function"``
+    made absolute against ``base`` (in the dataset section and in sweep axes over them), and
+    ``dataset.name: loader`` filled in when a loader is given without a name. Absolute
+    paths, ``module:function`` loaders and values of the wrong type are left alone (the
+    schema reports those). ``raw`` itself is not changed."""
+    raw = dict(raw)
+    dataset = raw.get("dataset")
+    if isinstance(dataset, dict):
+        dataset = raw["dataset"] = dict(dataset)
+        for key in _DATA_PATH_FIELDS:
+            if isinstance(dataset.get(key), str):
+                dataset[key] = _absolute(key, dataset[key], base)
+        if dataset.get("loader") is not None and "name" not in dataset:
+            dataset["name"] = "loader"
+    sweep = raw.get("sweep")
+    grid = sweep.get("grid") if isinstance(sweep, dict) else None
+    if isinstance(grid, dict):
+        grid = dict(grid)
+        for key in _DATA_PATH_FIELDS:
+            values = grid.get(f"dataset.{key}")
+            if isinstance(values, list):
+                grid[f"dataset.{key}"] = [_absolute(key, v, base) if isinstance(v, str) else v for v in values]
+        raw["sweep"] = {**sweep, "grid": grid}
+    return raw
+
+
+def _absolute(key: str, value: str, base: Path) -> str:
+    if key == "loader":
+        file, sep, function = value.rpartition(":")
+        if not sep or not file.endswith(".py"):
+            return value  # module:function, imported by name
+        return f"{_absolute('path', file, base)}:{function}"
+    path = Path(value).expanduser()
+    return value if not value.strip() else os.path.normpath(path if path.is_absolute() else base / path)
 
 
 def _field_names(cls: type) -> list[str]:

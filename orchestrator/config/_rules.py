@@ -10,7 +10,14 @@ from typing import Any
 
 from orchestrator.config._models import MODEL_DEFAULTS, MODEL_PARAMS
 from orchestrator.config._overrides import with_overrides
-from orchestrator.config._sections import Experiment, ModelConfig, ResourcesConfig, StoppingConfig
+from orchestrator.config._sections import (
+    BUILTIN_DATASETS,
+    DatasetConfig,
+    Experiment,
+    ModelConfig,
+    ResourcesConfig,
+    StoppingConfig,
+)
 from orchestrator.config._sweep import iter_grid_points, sweep_points
 from orchestrator.errors import ConfigError
 
@@ -24,7 +31,8 @@ Fail = Callable[[str], None]
 _POINT_RULE_FIELDS = frozenset({
     "training.optimizer", "training.momentum", "training.nesterov", "training.batch_size",
     "training.batch_size_scope", "training.lr_schedule", "training.decay_unit", "training.staircase",
-    "dataset.name", "dataset.validation", "dataset.test", "dataset.allow_pickle",
+    "dataset.name", "dataset.validation", "dataset.test", "dataset.allow_pickle", "dataset.data_dir",
+    "dataset.path", "dataset.image_size", "dataset.loader", "dataset.params",
     *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig)),
 })
 
@@ -78,13 +86,38 @@ def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
         value = getattr(d, key)
         if value is not None and value >= 1 and not float(value).is_integer():
             fail(f"dataset.{key}: expected a fraction in (0, 1) or a whole count >= 1, got {value}")
-    if d.test is not None and d.name != "notmnist":
-        fail(f"dataset.test: {d.name} has its own test split; remove test")
-    if d.allow_pickle and d.name != "notmnist":
-        fail("dataset.allow_pickle: only notmnist reads a pickle; remove it")
+    _check_dataset(d, fail)
     _check_model(e.model, fail)
     if t.lr_schedule == "step" and (t.decay_unit != "epoch" or t.staircase):
         fail("training.lr_schedule: step decay is per epoch and stepwise already; drop decay_unit/staircase")
+
+
+def _check_dataset(d: DatasetConfig, fail: Fail) -> None:
+    """Which fields each kind of dataset takes. The data itself is checked where it is
+    loaded (trainers/data), before any trial starts."""
+    if d.test is not None and d.name not in ("notmnist", "image_folder"):
+        fail(f"dataset.test: {d.name} has its own test split; remove test")
+    if d.test is None and d.name == "image_folder":
+        fail("dataset.test: an image folder has no test split; hold some images out, e.g. test: 0.2 (fraction) or test: 500 (count)")
+    if d.allow_pickle and d.name != "notmnist":
+        fail("dataset.allow_pickle: only notmnist reads a pickle; remove it")
+    user = d.name not in BUILTIN_DATASETS
+    if user and d.data_dir is not None:
+        fail(f"dataset.data_dir: is for the built-in datasets; {d.name} data is named by dataset.{'loader' if d.name == 'loader' else 'path'}")
+    wants_path = d.name in ("npz", "image_folder")
+    if wants_path and d.path is None:
+        example = "data.npz" if d.name == "npz" else "images/  (one sub-folder per class)"
+        fail(f"dataset.path: name: {d.name} needs the data's path, e.g. path: {example}")
+    if d.path is not None and not wants_path:
+        fail(f"dataset.path: only name: npz or image_folder reads a path; remove it or set name")
+    if d.name == "loader" and d.loader is None:
+        fail('dataset.loader: name: loader needs a function, e.g. loader: "my_data.py:load"')
+    if d.loader is not None and d.name != "loader":
+        fail(f"dataset.loader: a loader is its own dataset; remove name: {d.name} (or set name: loader)")
+    if d.params and d.loader is None:
+        fail("dataset.params: are the loader function's arguments; set dataset.loader or remove params")
+    if d.image_size is not None and (d.name != "image_folder" or len(d.image_size) != 2):
+        fail(f"dataset.image_size: [height, width] for name: image_folder only, got {d.image_size}")
 
 
 def _check_resources(r: ResourcesConfig, fail: Fail) -> None:

@@ -18,10 +18,12 @@ from orchestrator.config._models import ModelName
 __all__ = [
     "DatasetName", "Activation", "OptimizerName", "BatchScope", "Schedule", "Monitor",
     "DatasetConfig", "ModelConfig", "TrainingConfig", "ResourcesConfig", "OutputsConfig",
-    "StoppingConfig", "SweepConfig", "Experiment", "SECTIONS", "DEFAULT_MAX_TRIALS", "MAX_SEED",
+    "StoppingConfig", "SweepConfig", "Experiment", "SECTIONS", "DEFAULT_MAX_TRIALS", "MAX_SEED", "BUILTIN_DATASETS",
 ]
 
-DatasetName = Literal["mnist", "fashion_mnist", "notmnist", "mnist_sample"]
+# Built-in datasets, then the user's own: an .npz file, a folder of images, a loader function.
+DatasetName = Literal["mnist", "fashion_mnist", "notmnist", "mnist_sample", "npz", "image_folder", "loader"]
+BUILTIN_DATASETS = ("mnist", "fashion_mnist", "notmnist", "mnist_sample")
 Activation = Literal["sigmoid", "relu", "tanh"]
 OptimizerName = Literal["sgd", "adam", "rmsprop"]
 BatchScope = Literal["global", "per_replica"]
@@ -55,6 +57,20 @@ class DatasetConfig:
     normalize: bool = True
     # notMNIST as the course's pickle file: unpickling runs code, so it needs this flag.
     allow_pickle: bool = False
+    # --- the user's own data (see docs/user-data.md). A trial is identified by what the
+    # data is (a digest of the file's / folder's bytes, of the loader's source and params),
+    # not by these locations, so moving the data keeps stored results.
+    # name: npz -> the .npz file (x_train, y_train, x_test, y_test[, x_val, y_val]);
+    # name: image_folder -> a directory with one sub-directory of images per class.
+    # Relative paths are relative to the experiment file's directory.
+    path: str | None = None
+    # image_folder: every image resized to [height, width]; null: the images' own size
+    # (then all must have the same).
+    image_size: list[int] | None = field(default=None, metadata=in_range(1, 65536, note="or null (as stored)"))
+    # name: loader -> "file.py:function" (relative to the experiment file's directory) or
+    # "module:function"; called as function(**params) in the Ray worker that loads data.
+    loader: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
