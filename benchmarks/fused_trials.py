@@ -117,7 +117,9 @@ def sweep_level() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "mnist"))
+    # ../shared beside a checkout, or beside the folder of worktrees.
+    near = [p / "shared" / "data" / "mnist" for p in (REPO.parent, REPO.parent.parent)]
+    parser.add_argument("--data-dir", default=str(next((p for p in near if p.exists()), near[0])))
     parser.add_argument("--dataset", default="mnist", help="mnist (full, from --data-dir) or mnist_sample")
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=128)

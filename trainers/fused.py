@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from orchestrator.fusion import fusion_key
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
 from trainers.datasets import DatasetArrays
 from trainers.devices import DeviceInfo, make_strategy
@@ -35,20 +36,11 @@ from trainers.fused_branch import Branch, epoch_permutation
 from trainers.fused_step import build_eval_fn, build_train_fn
 from trainers.keras_trainer import _STEPS_PER_EXECUTION, _eval_batch, global_batch_size
 
-__all__ = ["run_fused_trials", "shared_fields", "measure_fused_rate"]
+__all__ = ["run_fused_trials", "measure_fused_rate", "STEPS_PER_CALL"]
 
 # Training steps per call of the fused step: the same amortisation as run_trial's
 # steps_per_execution, here also under MirroredStrategy (a custom loop may, Keras' may not).
 STEPS_PER_CALL = _STEPS_PER_EXECUTION
-
-
-def shared_fields(spec: TrialSpec) -> tuple[object, ...]:
-    """What every trial of a fused group must have equal: one input pipeline (dataset as
-    loaded, batch size and its scope, epochs) on one trainer (resources), in one sweep (the
-    artifacts' paths). ``dataset.normalize`` is left out: scaling is each model's first layer."""
-    t = spec.training
-    dataset = dataclasses.replace(spec.dataset, normalize=True)
-    return (spec.sweep, dataset, t.batch_size, t.batch_size_scope, t.epochs, spec.resources, spec.artifacts_root)
 
 
 def run_fused_trials(
@@ -58,7 +50,7 @@ def run_fused_trials(
     on_epoch: Callable[[str, EpochRecord], None] | None = None,
     should_stop: Callable[[str, EpochRecord], str | None] | None = None,
 ) -> list[TrialResult]:
-    """Train ``specs`` (see :func:`shared_fields`) as one fused group; one result per spec,
+    """Train ``specs`` (equal :func:`orchestrator.fusion.fusion_key`) as one fused group; one result per spec,
     in order, each as :func:`trainers.keras_trainer.run_trial` would give it.
 
     ``on_epoch(trial_id, record)`` and ``should_stop(trial_id, record)`` are run_trial's
@@ -167,9 +159,9 @@ def measure_fused_rate(
 def _check_shared(specs: Sequence[TrialSpec]) -> None:
     if not specs:
         raise ValueError("run_fused_trials: no trials given; pass at least one TrialSpec")
-    first = shared_fields(specs[0])
+    first = fusion_key(specs[0])
     for spec in specs[1:]:
-        if shared_fields(spec) != first:
+        if fusion_key(spec) != first:
             raise ValueError(
                 f"run_fused_trials: trial {spec.trial_id} does not share the input pipeline of "
                 f"{specs[0].trial_id} (dataset, batch size, batch scope, epochs, resources, sweep "
