@@ -8,9 +8,12 @@ trial's own, and every record it returns is addressed trial by trial. Fusion is 
 choice: a trial's results do not depend on its companions (tests/test_fused.py).
 
 Stopped branches leave the group at the next epoch boundary: the step is traced again for
-the branches still running (one trace, ~0.3-1 s), and a stopped branch costs nothing after.
-The alternative, masking each branch's update behind a ``tf.cond`` in one trace kept for the
-whole run, is measured in benchmarks/fused_trials.py.
+the branches still running, and a stopped branch costs nothing after. The alternative,
+masking each branch's update behind a ``tf.cond`` in one trace kept for the whole run, fails
+under MirroredStrategy (the optimizer's all-reduce may not sit inside a cond) and on one
+device saved only the re-trace: one epoch with 2 of 4 LeNet-5s running took 0.7 s masked vs
+1.2 s re-traced on the 4k-image sample, 11.2 s vs 11.5 s on full MNIST
+(benchmarks/fused_trials.py), i.e. ~0.3-0.5 s once per change of the running set.
 
 Runs inside a trainer process after :func:`trainers.devices.configure_process`.
 """

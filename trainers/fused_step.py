@@ -62,10 +62,15 @@ def build_train_fn(
     Each branch uses its model's own (already built) optimizer, so its learning-rate
     schedule, slots and clipping are its own. Every shape of ``indices`` shares one trace.
     ``masked``: the function is ``train(indices, active)`` and branch k runs only where the
-    bool ``active[k]`` holds (a ``tf.cond`` per branch; for measuring, see fused.py).
+    bool ``active[k]`` holds (a ``tf.cond`` per branch): one replica only, and used only to
+    measure the alternative to re-tracing for the running branches (see fused.py).
     """
     k = len(models)
     n_replicas = strategy.num_replicas_in_sync
+    if masked and n_replicas > 1:
+        # The optimizer's gradient all-reduce is a merge_call, which TensorFlow refuses
+        # inside a tf.cond branch ("merge_call called while defining a new graph").
+        raise ValueError(f"masked fused steps run on one replica only, got {n_replicas}; use masked=False")
 
     def update(model: keras.Model, ids: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
         xb, yb = tf.gather(x, ids), tf.cast(tf.gather(y, ids), tf.int32)
