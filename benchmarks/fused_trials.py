@@ -49,28 +49,40 @@ def trial_specs(dataset: DatasetConfig, count: int, batch: int, epochs: int) -> 
     return specs
 
 
-def in_trainer(dataset: DatasetConfig, count: int, batch: int, epochs: int) -> list[tuple[str, float]]:
-    """Rows (label, wall seconds) of section 1."""
+def timed(fn) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds of this process, fn's result). CPU time is the steadier
+    figure on a shared machine: with one TensorFlow thread it counts the work, not the wait."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, out
+
+
+def in_trainer(dataset: DatasetConfig, count: int, batch: int, epochs: int) -> list[tuple[str, float, float]]:
+    """Rows (label, wall seconds, CPU seconds) of section 1. Sequential and fused run in the
+    order A B B A and each row is the mean of its two runs, so a load change on the machine
+    during the run weighs on both alike."""
     from trainers import configure_process, load_dataset, run_trial
     from trainers.fused import run_fused_trials
 
     device = configure_process(replicas=1, threads=1)
     data = load_dataset(dataset)
     specs = trial_specs(dataset, count, batch, epochs)
-    rows = []
-    t0 = time.perf_counter()
-    alone = [run_trial(s, data, device) for s in specs]
-    rows.append(("sequential run_trial", time.perf_counter() - t0))
-    t0 = time.perf_counter()
-    fused = run_fused_trials(specs, data, device)
-    rows.append((f"fused K={count}", time.perf_counter() - t0))
-    for a, f in zip(alone, fused):
+    runs = {
+        "sequential run_trial": lambda: [run_trial(s, data, device) for s in specs],
+        f"fused K={count}": lambda: run_fused_trials(specs, data, device),
+    }
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in runs}
+    results = {}
+    for label in [*runs, *reversed(runs)]:
+        wall, cpu, results[label] = timed(runs[label])
+        times[label].append((wall, cpu))
+    for a, f in zip(*results.values()):
         print(f"  {a.trial_id}: test accuracy alone {a.test_accuracy:.4f}, fused {f.test_accuracy:.4f}")
-    rows += stopped_branch_cost(specs, data, device)
-    return rows
+    rows = [(label, *(sum(v) / len(v) for v in zip(*pairs))) for label, pairs in times.items()]
+    return rows + stopped_branch_cost(specs, data, device)
 
 
-def stopped_branch_cost(specs: list[TrialSpec], data, device) -> list[tuple[str, float]]:
+def stopped_branch_cost(specs: list[TrialSpec], data, device) -> list[tuple[str, float, float]]:
     """One epoch after half the group stopped: a new trace for the rest (rebuild) against the
     full group's trace with the stopped half masked off."""
     import math
@@ -94,11 +106,13 @@ def stopped_branch_cost(specs: list[TrialSpec], data, device) -> list[tuple[str,
     order = np.stack([epoch_permutation(s.training.seed, 1, n) for s in specs])[:, : full * batch]
     ids = order.reshape(k, full, batch)
 
-    def epoch(train, ids, *extra) -> float:
-        t0 = time.perf_counter()
-        for start in range(0, full, STEPS_PER_CALL):
-            train(tf.constant(ids[:, start : start + STEPS_PER_CALL]), *extra).numpy()
-        return time.perf_counter() - t0
+    def epoch(train, ids, *extra) -> tuple[float, float]:
+        def run() -> None:
+            for start in range(0, full, STEPS_PER_CALL):
+                train(tf.constant(ids[:, start : start + STEPS_PER_CALL]), *extra).numpy()
+
+        wall, cpu, _ = timed(run)
+        return wall, cpu
 
     masked = build_train_fn(models, strategy, x, y, masked=True)
     everyone = tf.constant([True] * k)
@@ -107,7 +121,7 @@ def stopped_branch_cost(specs: list[TrialSpec], data, device) -> list[tuple[str,
     mask_seconds = epoch(masked, ids, rest)
     rebuild = build_train_fn(models[half:], strategy, x, y)
     rebuild_seconds = epoch(rebuild, ids[half:])  # includes the new trace
-    return [(f"stop: rebuild ({k - half} of {k} run)", rebuild_seconds), (f"stop: mask ({k - half} of {k} run)", mask_seconds)]
+    return [(f"stop: rebuild ({k - half} of {k} run)", *rebuild_seconds), (f"stop: mask ({k - half} of {k} run)", *mask_seconds)]
 
 
 def sweep_level() -> None:
@@ -129,14 +143,15 @@ def main() -> None:
     dataset = DatasetConfig(name=args.dataset, data_dir=args.data_dir if args.dataset == "mnist" else None,
                             validation=5000 if args.dataset == "mnist" else 0.1)
     rows = in_trainer(dataset, args.trials, args.batch_size, args.epochs)
-    base = rows[0][1]
+    base_wall, base_cpu = rows[0][1], rows[0][2]
     print(f"\nin-trainer throughput: {args.trials} LeNet-5 trials, {args.epochs} epoch(s) of {args.dataset}, "
-          f"batch {args.batch_size}, 1 thread")
-    print(f"{'run':32} {'wall s':>8} {'trials/min':>11} {'vs sequential':>14}")
-    for label, seconds in rows[:2]:
-        print(f"{label:32} {seconds:8.1f} {60 * args.trials / seconds:11.1f} {seconds / base:13.2f}x")
-    for label, seconds in rows[2:]:
-        print(f"{label:32} {seconds:8.1f} {'(one epoch)':>11}")
+          f"batch {args.batch_size}, 1 thread (each row the mean of 2 runs, order A B B A)")
+    print(f"{'run':28} {'wall s':>7} {'cpu s':>7} {'trials/min':>11} {'wall ratio':>11} {'cpu ratio':>10}")
+    for label, wall, cpu in rows[:2]:
+        print(f"{label:28} {wall:7.1f} {cpu:7.1f} {60 * args.trials / wall:11.1f} {wall / base_wall:10.2f}x "
+              f"{cpu / base_cpu:9.2f}x")
+    for label, wall, cpu in rows[2:]:
+        print(f"{label:28} {wall:7.1f} {cpu:7.1f}   (one epoch, trace included)")
     sweep_level()
 
 
