@@ -124,6 +124,27 @@ def stopped_branch_cost(specs: list[TrialSpec], data, device) -> list[tuple[str,
     return [(f"stop: rebuild ({k - half} of {k} run)", *rebuild_seconds), (f"stop: mask ({k - half} of {k} run)", *mask_seconds)]
 
 
+def auto_probe(dataset: DatasetConfig, batch: int, epochs: int) -> None:
+    """What ``resources.fuse: auto`` would measure and choose for these trials here."""
+    import math
+
+    from orchestrator.fusion import choose_group_size
+    from trainers import configure_process, load_dataset
+    from trainers.fused import measure_fused_rate
+
+    device = configure_process(replicas=1, threads=1)
+    data = load_dataset(dataset)
+    (spec,) = trial_specs(dataset, 1, batch, epochs)
+    t0 = time.perf_counter()
+    rates, setup = measure_fused_rate(spec, data, device)
+    probe = time.perf_counter() - t0
+    steps = math.ceil(len(data.x_train) / batch) * epochs
+    print(f"\nauto probe ({probe:.1f} s): K: group steps/s, setup s ->", ", ".join(
+        f"{k}: {rates[k]:.1f}, {setup[k]:.2f}" for k in rates))
+    print(f"  choose_group_size: steps alone -> K={choose_group_size(rates)}; with setup and "
+          f"{steps} steps per trial -> K={choose_group_size(rates, setup, steps)}")
+
+
 def sweep_level() -> None:
     print("sweep level (64-trial grid, 100-trial sample sweep, fuse 1 vs auto): needs the executor "
           "to run fused groups (round two of issue 12); not run")
@@ -152,6 +173,7 @@ def main() -> None:
               f"{cpu / base_cpu:9.2f}x")
     for label, wall, cpu in rows[2:]:
         print(f"{label:28} {wall:7.1f} {cpu:7.1f}   (one epoch, trace included)")
+    auto_probe(dataset, args.batch_size, args.epochs)
     sweep_level()
 
 

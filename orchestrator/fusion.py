@@ -61,14 +61,36 @@ def fusion_groups(specs: Sequence[TrialSpec], max_size: int) -> list[tuple[Trial
     return [tuple(g) for g in groups]
 
 
-def choose_group_size(steps_per_second: Mapping[int, float]) -> int:
-    """The group size K that trains the most trial-steps per second, ``K * rate(K)``, from
-    measured group steps per second (``trainers.fused.measure_fused_rate``); on a tie the
-    smaller K (fewer trials wait for a group's slowest). Raises ValueError when no size was
-    measured or a size or rate is not positive."""
+def choose_group_size(
+    steps_per_second: Mapping[int, float],
+    setup_seconds: Mapping[int, float] | None = None,
+    steps_per_trial: int | None = None,
+) -> int:
+    """The group size K that trains the most trials per second, from measured group steps
+    per second (``trainers.fused.measure_fused_rate``).
+
+    Steps alone: maximise trial-steps per second, ``K * rate(K)``. With the group's fixed
+    cost ``setup_seconds[K]`` (building and tracing K branches) and the optimizer steps of
+    one trial (``steps_per_trial``, all epochs): maximise ``K / (setup(K) + steps / rate(K))``,
+    which is what fusion buys on a device where arithmetic already sets the step time (one
+    CPU thread): short trials then gain from tracing once per group. On a tie the smaller K
+    (fewer trials wait for a group's slowest). Raises ValueError when no size was measured,
+    a size or rate is not positive, or a setup time is missing or negative.
+    """
     if not steps_per_second:
         raise ValueError("choose_group_size: no measurements; measure at least K=1")
     for k, rate in steps_per_second.items():
         if k < 1 or not rate > 0:
             raise ValueError(f"choose_group_size: expected K >= 1 and a positive rate, got K={k}, rate={rate}")
-    return max(sorted(steps_per_second), key=lambda k: k * steps_per_second[k])
+    if setup_seconds is None or steps_per_trial is None:
+        return max(sorted(steps_per_second), key=lambda k: k * steps_per_second[k])
+    if steps_per_trial < 1:
+        raise ValueError(f"choose_group_size: steps_per_trial must be >= 1, got {steps_per_trial}")
+    for k in steps_per_second:
+        if not setup_seconds.get(k, -1.0) >= 0:
+            raise ValueError(f"choose_group_size: no setup time (>= 0 s) for K={k}; measure it with the rate")
+
+    def trials_per_second(k: int) -> float:
+        return k / (setup_seconds[k] + steps_per_trial / steps_per_second[k])
+
+    return max(sorted(steps_per_second), key=trials_per_second)

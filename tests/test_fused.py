@@ -213,9 +213,11 @@ def test_measure_fused_rate_gives_a_rate_per_group_size(data, device) -> None:
     from orchestrator.fusion import choose_group_size
     from trainers.fused import measure_fused_rate
 
-    rates = measure_fused_rate(spec(), data, device, sizes=(1, 2), steps=2, calls=1)
-    assert set(rates) == {1, 2} and all(r > 0 for r in rates.values())
-    assert choose_group_size(rates) in (1, 2)
+    rates, setup = measure_fused_rate(spec(), data, device, sizes=(1, 2), steps=2, calls=1)
+    assert set(rates) == set(setup) == {1, 2}
+    assert all(r > 0 for r in rates.values()) and all(s > 0 for s in setup.values())
+    assert setup[2] > setup[1] * 1.2  # tracing two branches costs more than one
+    assert choose_group_size(rates, setup, steps_per_trial=13) in (1, 2)
 
 
 def test_two_cpu_replicas_run_the_fused_step_as_one_global_batch(data, device) -> None:

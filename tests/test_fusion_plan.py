@@ -97,6 +97,24 @@ def test_choose_group_size_maximises_trial_steps_per_second() -> None:
     assert choose_group_size({8: 10.0}) == 8
 
 
+def test_a_group_setup_cost_favours_fusing_short_trials() -> None:
+    # Arithmetic-bound device: K * rate is flat or falls, so steps alone see no gain ...
+    rates = {1: 100.0, 2: 48.0, 4: 23.0, 8: 11.0}
+    setup = {1: 0.6, 2: 0.8, 4: 1.2, 8: 2.4}  # tracing grows slower than K
+    assert choose_group_size(rates) == 1
+    # ... but trials of 30 steps spend most of their time on setup: a group amortises it.
+    assert choose_group_size(rates, setup, steps_per_trial=30) == 4  # 1.11, 1.40, 1.60, 1.56 trials/s
+    # Long trials: the setup hardly counts and the steps decide.
+    assert choose_group_size(rates, setup, steps_per_trial=100_000) == 1
+
+
+def test_setup_times_must_cover_every_measured_size() -> None:
+    with pytest.raises(ValueError, match="no setup time"):
+        choose_group_size({1: 100.0, 2: 60.0}, {1: 0.5}, steps_per_trial=10)
+    with pytest.raises(ValueError, match="steps_per_trial"):
+        choose_group_size({1: 100.0}, {1: 0.5}, steps_per_trial=0)
+
+
 @pytest.mark.parametrize("rates", [{}, {0: 10.0}, {1: 0.0}, {2: float("nan")}])
 def test_choose_group_size_refuses_what_was_not_measured(rates) -> None:
     with pytest.raises(ValueError):

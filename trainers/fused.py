@@ -125,17 +125,21 @@ def measure_fused_rate(
     sizes: Sequence[int] = (1, 2, 4, 8),
     steps: int = 16,
     calls: int = 2,
-) -> dict[int, float]:
-    """Group steps per second of K copies of ``spec`` (seeds ``seed, seed+1, ...``) fused,
-    for each K in ``sizes``, on this process's device: after one untimed call (the trace),
-    ``calls`` calls of ``steps`` steps each. Nothing is saved. For ``resources.fuse: auto``:
-    pass the result to :func:`orchestrator.fusion.choose_group_size`. A few seconds per K
-    for LeNet-5 on one CPU thread (tracing K branches dominates at K=8)."""
+) -> tuple[dict[int, float], dict[int, float]]:
+    """``(steps_per_second, setup_seconds)`` of K copies of ``spec`` (seeds ``seed, seed+1,
+    ...``) fused, for each K in ``sizes``, on this process's device. Setup: building the K
+    branches and the first call less a steady one (the trace). Rate: group steps per second
+    over ``calls`` calls of ``steps`` steps after it. Nothing is saved. For ``resources.fuse:
+    auto``, pass both to :func:`orchestrator.fusion.choose_group_size`. About 1-3 s per K for
+    LeNet-5 on one CPU thread (tracing K branches dominates at K=8)."""
     strategy = make_strategy(device)
+    replicas = strategy.num_replicas_in_sync
     t = spec.training
-    batch = global_batch_size(t.batch_size, t.batch_size_scope, strategy.num_replicas_in_sync)
+    batch = global_batch_size(t.batch_size, t.batch_size_scope, replicas)
     n = len(data.x_train)
+    x, y = tf.constant(data.x_train), tf.constant(data.y_train)
     rates: dict[int, float] = {}
+    setup: dict[int, float] = {}
     for k in sizes:
         keras.backend.clear_session()
         probes = [
@@ -146,17 +150,21 @@ def measure_fused_rate(
             )
             for i in range(k)
         ]
-        with strategy.scope():
-            models = [Branch(p, data, math.ceil(n / batch), strategy.num_replicas_in_sync).model for p in probes]
-        train = build_train_fn(models, strategy, tf.constant(data.x_train), tf.constant(data.y_train))
         order = np.stack([epoch_permutation(p.training.seed, 0, n) for p in probes])
         ids = tf.constant(np.resize(order, (k, steps, batch)))  # wraps around a small dataset
-        train(ids).numpy()  # trace
+        t0 = time.perf_counter()
+        with strategy.scope():
+            models = [Branch(p, data, math.ceil(n / batch), replicas).model for p in probes]
+        train = build_train_fn(models, strategy, x, y)
+        train(ids).numpy()
+        first = time.perf_counter() - t0
         t0 = time.perf_counter()
         for _ in range(calls):
             train(ids).numpy()
-        rates[k] = calls * steps / (time.perf_counter() - t0)
-    return rates
+        elapsed = time.perf_counter() - t0
+        rates[k] = calls * steps / elapsed
+        setup[k] = max(first - elapsed / calls, 0.0)
+    return rates, setup
 
 
 def _check_shared(specs: Sequence[TrialSpec]) -> None:
