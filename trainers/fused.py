@@ -1,19 +1,24 @@
 """Fused trials: K trials that share an input pipeline, trained in one trainer as one graph.
 
-A LeNet-sized trial leaves a device idle: per-step overhead, not arithmetic, sets its speed
-(HFTA, MLSys 2021). :func:`run_fused_trials` trains a group of trials that share dataset,
-batch size and epochs as K branches of one traced train step; everything else (model,
-activation, seed, optimizer, schedule, regularisation, stopping, checkpoints) stays each
-trial's own, and every record it returns is addressed trial by trial. Fusion is a resource
-choice: a trial's results do not depend on its companions (tests/test_fused.py).
+HFTA (MLSys 2021) trains many small trials of a sweep as one fused model, because a
+LeNet-sized trial leaves a GPU idle. :func:`run_fused_trials` trains a group of trials that
+share dataset, batch size and epochs as K branches of one traced train step; everything else
+(model, activation, seed, optimizer, schedule, regularisation, stopping, checkpoints) stays
+each trial's own, and every record it returns is addressed trial by trial. Fusion is a
+resource choice: a trial's results do not depend on its companions (tests/test_fused.py).
+
+On one CPU thread a LeNet-5 step at batch 128 is arithmetic-bound, so K fused steps cost
+about K single ones; there fusion pays by building, tracing and evaluating once per group
+and by its lean loop: 4 one-epoch full-MNIST trials took 0.68-0.78x the CPU time of four
+``run_trial`` calls (benchmarks/fused_trials.py, two runs on a shared 2-core machine).
 
 Stopped branches leave the group at the next epoch boundary: the step is traced again for
 the branches still running, and a stopped branch costs nothing after. The alternative,
 masking each branch's update behind a ``tf.cond`` in one trace kept for the whole run, fails
 under MirroredStrategy (the optimizer's all-reduce may not sit inside a cond) and on one
-device saved only the re-trace: one epoch with 2 of 4 LeNet-5s running took 0.7 s masked vs
-1.2 s re-traced on the 4k-image sample, 11.2 s vs 11.5 s on full MNIST
-(benchmarks/fused_trials.py), i.e. ~0.3-0.5 s once per change of the running set.
+device saves only that re-trace: one epoch with 2 of 4 LeNet-5s running, CPU seconds
+masked vs re-traced, 0.5 vs 1.2-1.3 on the 4k-image sample and 8.1-8.7 vs 9.2-9.4 on full
+MNIST, i.e. ~0.7 s once per change of the running set.
 
 Runs inside a trainer process after :func:`trainers.devices.configure_process`.
 """
