@@ -1,0 +1,96 @@
+"""Fusion planning: which planned trials train together as one fused group, and how many.
+
+A fused group (see ``trainers.fused``) is K trials trained as K branches of one model in one
+trainer, one step for all. They must share what that step feeds and runs on: the input
+pipeline and the trainer. Everything else (model, activation, seed, optimizer, schedule,
+regularisation, stopping, outputs) may differ, because each branch keeps its own. Fusion is a
+resource choice: it never enters a trial's id, and a trial's results do not depend on it.
+
+Pure Python: imports neither TensorFlow nor Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Mapping, Sequence
+
+from orchestrator.trial import TrialSpec
+
+__all__ = ["fusion_key", "fusion_groups", "choose_group_size"]
+
+
+def fusion_key(spec: TrialSpec) -> Hashable:
+    """What trials of one fused group must have equal:
+
+    - the input pipeline: the dataset as loaded (name, files, splits), batch size, batch
+      scope, epochs (one step feeds every branch a batch of the same size, epoch by epoch);
+    - the trainer: ``resources`` (replicas, devices: one strategy for the whole group);
+    - the sweep and ``artifacts_root``: the branches' checkpoints live side by side.
+
+    ``dataset.normalize`` is not in it: scaling is each model's own first layer.
+    """
+    t = spec.training
+    dataset = dataclasses.replace(spec.dataset, normalize=True)
+    return (spec.sweep, dataset, t.batch_size, t.batch_size_scope, t.epochs, spec.resources, spec.artifacts_root)
+
+
+def fusion_groups(specs: Sequence[TrialSpec], max_size: int) -> list[tuple[TrialSpec, ...]]:
+    """``specs`` cut into groups of at most ``max_size`` trials with equal :func:`fusion_key`.
+
+    Deterministic, and in sweep order as far as grouping allows: trials join the open group of
+    their key in the order given, a group closes when full, and groups come out in the order
+    of their first trial. ``max_size`` 1 gives one group per trial, in order (no fusion).
+    Raises ValueError for ``max_size`` < 1 or a trial id given twice.
+    """
+    if max_size < 1:
+        raise ValueError(f"fusion group size must be >= 1 (1 = no fusion), got {max_size}")
+    ids = [s.trial_id for s in specs]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"fusion_groups: trial ids {twice} appear more than once; a trial runs once per sweep")
+    groups: list[list[TrialSpec]] = []
+    open_group: dict[Hashable, list[TrialSpec]] = {}
+    for spec in specs:
+        key = fusion_key(spec)
+        group = open_group.get(key)
+        if group is None or len(group) >= max_size:
+            group = []
+            groups.append(group)
+            open_group[key] = group
+        group.append(spec)
+    return [tuple(g) for g in groups]
+
+
+def choose_group_size(
+    steps_per_second: Mapping[int, float],
+    setup_seconds: Mapping[int, float] | None = None,
+    steps_per_trial: int | None = None,
+) -> int:
+    """The group size K that trains the most trials per second, from measured group steps
+    per second (``trainers.fused.measure_fused_rate``).
+
+    Steps alone: maximise trial-steps per second, ``K * rate(K)``. With the group's fixed
+    cost ``setup_seconds[K]`` (building and tracing K branches) and the optimizer steps of
+    one trial (``steps_per_trial``, all epochs): maximise ``K / (setup(K) + steps / rate(K))``,
+    which is what fusion buys on a device where arithmetic already sets the step time (one
+    CPU thread): short trials then gain from tracing once per group. On a tie the smaller K
+    (fewer trials wait for a group's slowest). Raises ValueError when no size was measured,
+    a size or rate is not positive, or a setup time is missing or negative.
+    """
+    if not steps_per_second:
+        raise ValueError("choose_group_size: no measurements; measure at least K=1")
+    for k, rate in steps_per_second.items():
+        if k < 1 or not rate > 0:
+            raise ValueError(f"choose_group_size: expected K >= 1 and a positive rate, got K={k}, rate={rate}")
+    if setup_seconds is None or steps_per_trial is None:
+        return max(sorted(steps_per_second), key=lambda k: k * steps_per_second[k])
+    if steps_per_trial < 1:
+        raise ValueError(f"choose_group_size: steps_per_trial must be >= 1, got {steps_per_trial}")
+    for k in steps_per_second:
+        if not setup_seconds.get(k, -1.0) >= 0:
+            raise ValueError(f"choose_group_size: no setup time (>= 0 s) for K={k}; measure it with the rate")
+
+    def trials_per_second(k: int) -> float:
+        return k / (setup_seconds[k] + steps_per_trial / steps_per_second[k])
+
+    return max(sorted(steps_per_second), key=trials_per_second)
