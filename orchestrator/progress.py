@@ -17,6 +17,10 @@ __all__ = ["SweepProgress", "LogProgress", "LiveProgress", "progress_for"]
 class SweepProgress:
     """Hooks the executor calls. The base class shows nothing (for tests and library use)."""
 
+    def note(self, text: str) -> None:
+        """Say what happens next before a step that may take a while (planning, starting
+        Ray, loading data), so that a terminal is never left silent."""
+
     def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None: ...
 
     def trial_started(self, spec: TrialSpec, attempt: int) -> None: ...
@@ -47,6 +51,9 @@ class LogProgress(SweepProgress):
 
     def _line(self, text: str) -> None:
         print(f"[orch {time.monotonic() - self._t0:7.1f}s] {text}", file=self._out, flush=True)
+
+    def note(self, text: str) -> None:
+        self._line(text)
 
     def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None:
         self._total = to_run
@@ -88,6 +95,9 @@ class LiveProgress(SweepProgress):
         )
         self._overall = None
         self._running: dict[str, int] = {}
+
+    def note(self, text: str) -> None:
+        self._progress.console.print(text, style="dim")
 
     def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None:
         self._progress.start()
