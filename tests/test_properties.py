@@ -159,3 +159,27 @@ def test_any_where_condition_parses_or_raises_input_error(texts):
         parse_where(texts)
     except InputError:
         pass
+
+
+address_texts = st.one_of(
+    st.text(max_size=30),
+    st.builds(lambda scheme, host, port: f"{scheme}{host}{port}",
+              st.sampled_from(["", "ray://", "http://", "https://", "HTTP://", "gcs://", "://"]),
+              st.one_of(st.sampled_from(["head", "10.0.0.1", "[::1]", "::1", "[", "]", "", "a..b", "-x", "h_1"]),
+                        st.text(max_size=8)),
+              st.one_of(st.just(""), st.builds(lambda p: f":{p}", st.one_of(st.integers(), st.text(max_size=6))),
+                        st.sampled_from(["/", "/x", "?q", "#f", ":", "::"]))),
+)
+
+
+@PROPERTY
+@given(text=address_texts, purpose=st.sampled_from(["cluster", "jobs"]))
+def test_any_address_parses_or_raises_input_error(text, purpose):
+    from orchestrator.address import parse_address
+
+    try:
+        address = parse_address(text, purpose)
+    except InputError as e:
+        assert "\n" not in str(e)
+    else:
+        assert address.port is None or 1 <= address.port <= 65535
