@@ -99,16 +99,27 @@ class TrainerPool:
         return (f"{count} trainers died while starting, the last with: {error or root_cause(e)}; the nodes "
                 "cannot keep a trainer alive (out of memory? `ray status`, `dmesg`); stored trials are kept")
 
-    def wait_first_ready(self, poll: float) -> Any:
-        """Block until one trainer is ready (replacing those that die first) and return it."""
-        while True:
+    def wait_until_ready(self, count: int, poll: float) -> list[Any]:
+        """Block until ``count`` trainers are ready (replacing those that die first) and
+        return them, so that the sweep starts on all of them, spread as Ray placed them. Once
+        one is ready, the rest get :data:`REPLACEMENT_GRACE_SECONDS`; those still starting
+        then join during the run."""
+        ready: list[Any] = []
+        first_ready_at: float | None = None
+        while len(ready) < count:
             if not self._starting:
+                if ready:
+                    return ready
                 raise SweepAborted("no trainer could start; check the Ray cluster (ray status)")
+            if first_ready_at is not None and time.monotonic() - first_ready_at > REPLACEMENT_GRACE_SECONDS:
+                return ready
             done, _ = ray.wait(self.refs, num_returns=1, timeout=poll)
             for ref in done:
                 actor = self.settle(ref)
                 if actor is not None:
-                    return actor
+                    ready.append(actor)
+                    first_ready_at = first_ready_at or time.monotonic()
+        return ready
 
     def give_up_if_stuck(self, have_trainers: bool, waiting: bool) -> None:
         """Replacements wait for room; while other trainers work that costs nothing. With no

@@ -166,19 +166,19 @@ class RayExecutor:
                 gpu_memory_mb=resources.gpu_memory_mb,
             )
 
-        progress.note(f"starting {n} trainer{'s' if n != 1 else ''} (TensorFlow loads in each) and loading the data...")
         pool = TrainerPool(launch, trainers=n)
-        pool.start(n)
         idle: list[Any] = []
         prepared = PreparedSweep(specs, n, pool, idle, {}, events)
         try:
-            # Trainers import TensorFlow (seconds) while the datasets load.
-            prepared.datasets = self._put_datasets(specs)
-            # One trainer ready: start-up works on this cluster (a broken install aborts here,
-            # with its error). The others join as they become ready, during the run.
-            idle.append(pool.wait_first_ready(self._poll))
+            with progress.step(f"starting {n} trainer{'s' if n != 1 else ''} (TensorFlow loads in each) "
+                               "and loading the data..."):
+                pool.start(n)
+                # Trainers import TensorFlow (seconds) while the datasets load.
+                prepared.datasets = self._put_datasets(specs)
+                # Start-up works on this cluster (a broken install aborts here, with its error).
+                idle.extend(pool.wait_until_ready(n, self._poll))
             # Hook: the model of each distinct architecture is to be built once here on a
-            # sample batch, on the ready trainer, so that user code that cannot build fails
+            # sample batch, on a ready trainer, so that user code that cannot build fails
             # before the store is written.
         except BaseException:
             prepared.release()

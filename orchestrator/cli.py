@@ -204,8 +204,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.address is not None:
         parse_address(args.address, "cluster")  # before anything slow: a typo fails at once
     progress = progress_for(sys.stderr)
-    progress.note(f"checking {args.config}...")  # every grid point is checked: seconds for a big grid
-    experiment = load_experiment(args.config, overrides=args.overrides, name=args.name)
+    with progress.step(f"checking {args.config}..."):  # every grid point is checked: a big grid takes a while
+        experiment = load_experiment(args.config, overrides=args.overrides, name=args.name)
     store = ParquetResultsStore(args.store)
     summary = run_experiment(experiment, store, rerun=args.rerun, address=args.address, progress=progress)
     print(

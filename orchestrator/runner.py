@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
 from dataclasses import dataclass
@@ -58,19 +59,20 @@ def run_experiment(
     """Run every trial of ``experiment`` not yet in ``store`` on Ray (embedded local Ray
     unless ``address`` names a cluster) and store each result as it finishes."""
     progress = progress or SweepProgress()
-    progress.note(f"planning sweep {experiment.name}...")
-    specs = expand_sweep(experiment)
-    plan = plan_sweep(specs, store.finished_trial_ids(experiment.name), rerun=rerun)
+    with progress.step(f"planning sweep {experiment.name}..."):
+        specs = expand_sweep(experiment)
+        plan = plan_sweep(specs, store.finished_trial_ids(experiment.name), rerun=rerun)
     if not plan.to_run:
         progress.start(experiment.name, to_run=0, skipped=len(plan.skipped), trainers=0)
         progress.close()
         return RunSummary(experiment.name, len(specs), len(plan.skipped), 0, 0, 0, 0, 0, 0.0)
 
-    progress.note("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}...")
     # Imported here: Ray (and its start-up cost) only when there is something to run.
     from cluster import RayExecutor, ray_session
 
-    with ray_session(address):
+    with contextlib.ExitStack() as session:
+        with progress.step("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}..."):
+            session.enter_context(ray_session(address))
         specs_to_run = specs_for_run(plan.to_run, store.artifacts_root, rerun=rerun)
         executor = RayExecutor()
         # Every check first (resources against the cluster, data, trainers start); nothing

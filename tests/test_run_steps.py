@@ -4,6 +4,7 @@ is never silent; --rerun reaching the trainer (orchestrator/runner.py, orchestra
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
@@ -18,6 +19,8 @@ pytestmark = pytest.mark.unit
 
 
 class Recorder(SweepProgress):
+    note_after_seconds = 0  # every step noted, however quick
+
     def __init__(self) -> None:
         self.events: list[str] = []
 
@@ -36,6 +39,19 @@ def test_the_first_line_comes_before_planning():
     recorder = Recorder()
     run_experiment(experiment, store, progress=recorder)
     assert recorder.events == ["note planning sweep done...", "start 0"]
+
+
+def test_a_step_is_announced_only_once_it_lasts():
+    out = io.StringIO()
+    progress = LogProgress(out)
+    progress.note_after_seconds = 0.05
+    with progress.step("quick..."):
+        pass
+    with progress.step("slow..."):
+        time.sleep(0.5)
+    time.sleep(0.1)  # a cancelled timer must not fire late
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("slow...")
 
 
 @pytest.mark.parametrize("kind", [LogProgress, LiveProgress])

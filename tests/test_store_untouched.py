@@ -41,6 +41,8 @@ def test_a_store_opened_and_read_on_a_fresh_path_creates_nothing(tmp_path):
 
 
 class _Notes(SweepProgress):
+    note_after_seconds = 0  # every step noted, however quick
+
     def __init__(self) -> None:
         self.notes: list[str] = []
 
