@@ -526,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except Exception as e:  # noqa: BLE001 - last resort: even a bug is one line, not a traceback
-        log = _write_crash_log(e)
+        log = _write_crash_log(e, list(argv) if argv is not None else sys.argv[1:])
         where = f"full traceback in {log}" if log else "no traceback log could be written"
         print(f"orch {args.command}: internal error: {type(e).__name__}: {_first_line(e)} ({where}; "
               "please report it with that file)", file=sys.stderr)
@@ -545,8 +545,8 @@ def crash_log_dir() -> Path:
     return Path(cache) / "orch" / "crashes"
 
 
-def _write_crash_log(error: BaseException) -> Path | None:
-    text = f"orch {' '.join(sys.argv[1:])}\n{datetime.now(timezone.utc).isoformat()}\n\n" + "".join(
+def _write_crash_log(error: BaseException, argv: list[str]) -> Path | None:
+    text = f"orch {' '.join(argv)}\n{datetime.now(timezone.utc).isoformat()}\n\n" + "".join(
         traceback.format_exception(type(error), error, error.__traceback__)
     )
     name = f"crash-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}.log"

@@ -62,4 +62,4 @@ def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path, monkeypatch, c
     (log,) = (tmp_path / "cache" / "orch" / "crashes").iterdir()
     assert str(log) in err
     text = log.read_text()
-    assert "Traceback (most recent call last)" in text and "broken" in text
+    assert text.startswith("orch compact --store") and "Traceback (most recent call last)" in text and "broken" in text
