@@ -14,6 +14,7 @@ from typing import Any
 import ray
 
 from cluster.auth import check_cluster, send_token_if_available
+from orchestrator.address import Address, parse_address
 from orchestrator.errors import InputError
 
 __all__ = ["ray_session"]
@@ -30,32 +31,35 @@ def ray_session(address: str | None = None) -> Iterator[None]:
     (``auto``, ``HOST:6379``) joins an existing cluster and leaves it running. If Ray is
     already initialised in this process (a test, a notebook), it is used as it is.
     """
+    # Checked before Ray sees it: Ray answers a malformed address with a traceback.
+    target = parse_address(address, "cluster") if address is not None else None
     if ray.is_initialized():
         yield
         return
     # Usage stats would try to reach the internet at start-up.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
-    if address is None:
-        address = _address_from_environment()
-    if address is not None:
-        _check_reachable(address)
-        if address != "auto":  # with "auto" Ray does this itself
+    if target is None:
+        target = _address_from_environment()
+    if target is not None:
+        _check_reachable(target)
+        if target.scheme != "auto":  # with "auto" Ray does this itself
             send_token_if_available()
-        if address != "auto" and "://" not in address:
-            check_cluster(address)
+        if target.scheme == "gcs":
+            check_cluster(target.text)
     try:
-        if address is None:
+        if target is None:
             # "local": a new Ray even when `ray start` runs on this machine; a plain ray.init()
             # would join the cluster started last (Ray's /tmp/ray/ray_current_cluster).
             ray.init(address="local", include_dashboard=False, **quiet)
         else:
-            ray.init(address=address, **quiet)
-    except ConnectionError as e:
+            ray.init(address=target.text, **quiet)
+    except (ConnectionError, ValueError) as e:  # ValueError: an address Ray still cannot use
         raise InputError(
-            f"cannot connect to the Ray cluster at {address!r} ({e}); on a node of the cluster use "
-            "--address auto, from elsewhere HOST:PORT of the head node's GCS with the cluster's "
-            "token (see README: Running on a Ray cluster), or leave out --address to run on this machine"
+            f"cannot connect to the Ray cluster at {target.text if target else 'local'!r} ({e}); on a node "
+            "of the cluster use --address auto, from elsewhere HOST:PORT of the head node's GCS with the "
+            "cluster's token (see README: Running on a Ray cluster), or leave out --address to run on "
+            "this machine"
         ) from e
     previous = _sigterm_interrupts()
     try:
@@ -78,27 +82,28 @@ def _sigterm_interrupts() -> Any:
     return signal.signal(signal.SIGTERM, interrupt)
 
 
-def _address_from_environment() -> str | None:
+def _address_from_environment() -> Address | None:
     """``RAY_ADDRESS``, Ray's own way to name a cluster (the Jobs API sets it for a job's driver)."""
-    address = os.environ.get("RAY_ADDRESS") or None
-    if address is not None and address.startswith(("http://", "https://")):
+    text = os.environ.get("RAY_ADDRESS") or None
+    if text is None:
+        return None
+    if text.strip().lower().startswith(("http://", "https://")):
         raise InputError(
-            f"RAY_ADDRESS={address} is a dashboard (Jobs API) address, which `orch run` cannot join: "
-            f"use `orch submit CONFIG --address {address}`, or unset RAY_ADDRESS (and pass "
+            f"RAY_ADDRESS={text} is a dashboard (Jobs API) address, which `orch run` cannot join: "
+            f"use `orch submit CONFIG --address {text}`, or unset RAY_ADDRESS (and pass "
             "--address HOST:PORT of the head node's GCS to run on that cluster)"
         )
-    return address
+    return parse_address(text, "cluster", flag="RAY_ADDRESS")
 
 
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
+def _check_reachable(address: Address, timeout: float = 5.0) -> None:
     """Fail in seconds on a mistyped HOST:PORT; Ray itself retries for a minute or more."""
-    host, sep, port = address.rpartition(":")
-    if address == "auto" or "://" in address or not sep or not port.isdigit():
+    if address.scheme != "gcs" or address.host is None or address.port is None:
         return
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        socket.create_connection((address.host, address.port), timeout=timeout).close()
     except OSError as e:
         raise InputError(
-            f"no Ray cluster answers at {address} ({e.strerror or e}); check --address "
+            f"no Ray cluster answers at {address.text} ({e.strerror or e}); check --address "
             "(HOST:PORT of the head node, default port 6379) or start one with `ray start --head`"
         ) from e

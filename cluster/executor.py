@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError, WorkerCrashedError
+from ray.exceptions import RayTaskError
 from ray.util.queue import Empty, Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from cluster._startup import TRAINER_DIED, TrainerPool
 from cluster.actor import TrainerActor
 from cluster.rungs import RungKeeper
 from orchestrator.config import DatasetConfig, ResourcesConfig
@@ -29,14 +30,7 @@ from orchestrator.scheduler import FailureAction, FailureStreak, decide_after_cr
 from orchestrator.store import ResultsStore
 from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
 
-__all__ = ["RayExecutor", "ExecutionSummary"]
-
-_TRAINER_DIED = (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError)
-
-
-# A replacement trainer that has not started after this long (its node is gone and no other
-# node has room) is given up on; the sweep goes on with the trainers it has.
-_REPLACEMENT_GRACE_SECONDS = 120.0
+__all__ = ["RayExecutor", "ExecutionSummary", "PreparedSweep"]
 
 
 @dataclass
@@ -99,26 +93,6 @@ def _alive_node_resources() -> list[dict[str, float]]:
     return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
 
 
-def _wait_until_ready(actors: list[Any]) -> None:
-    """Block until every new trainer has imported TensorFlow and configured its devices.
-    A trainer that cannot start (broken install, too few GPUs) would fail every trial the
-    same way: stop the sweep with that reason instead of retrying."""
-    try:
-        ray.get([a.describe.remote() for a in actors])
-    except _TRAINER_DIED as e:
-        raise SweepAborted(
-            f"trainer actors cannot start: {_root_cause(e)}; check that orch and TensorFlow are "
-            "installed on every node (pip install tf-orchestrator) and that resources: fits the cluster"
-        ) from e
-
-
-def _root_cause(error: BaseException) -> str:
-    """The line that names the innermost exception: Ray's errors end with the wrapped
-    traceback, whose last line is 'Type: message'."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
-
-
 @dataclass
 class _Running:
     spec: TrialSpec
@@ -127,22 +101,44 @@ class _Running:
 
 
 @dataclass
-class _Starting:
-    actor: Any
-    since: float
+class PreparedSweep:
+    """What :meth:`RayExecutor.prepare` checked and started, for :meth:`RayExecutor.run`."""
+
+    specs: list[TrialSpec]
+    trainers: int  # planned; `idle` plus those still starting
+    pool: TrainerPool
+    idle: list[Any]
+    datasets: dict[str, ray.ObjectRef]
+    events: Any
+
+    def release(self) -> None:
+        """Stop every trainer (a prepare that is not followed by a run)."""
+        self.pool.kill_all()
+        for actor in self.idle:
+            ray.kill(actor, no_restart=True)
+        self.idle.clear()
+        self.events.shutdown()
 
 
 class RayExecutor:
-    """Runs trials on long-lived trainer actors of the Ray cluster this process is connected to."""
+    """Runs trials on long-lived trainer actors of the Ray cluster this process is connected to.
+
+    Two phases, so that a sweep is refused before anything is written: :meth:`prepare` checks
+    what can be checked (resources against the cluster, every dataset loaded and checked, a
+    trainer started) and writes nothing; :meth:`run` runs the trials and writes the store.
+    """
 
     def __init__(self, poll_seconds: float = 0.25) -> None:
         self._poll = poll_seconds
 
     def execute(self, specs: list[TrialSpec], store: ResultsStore, progress: SweepProgress, skipped: int = 0) -> ExecutionSummary:
-        t0 = time.monotonic()
-        summary = ExecutionSummary()
         if not specs:
-            return summary
+            return ExecutionSummary()
+        return self.run(self.prepare(specs, progress), store, progress, skipped=skipped)
+
+    def prepare(self, specs: list[TrialSpec], progress: SweepProgress) -> PreparedSweep:
+        """Check the sweep against the cluster and start its trainers; raise InputError (bad
+        resources or data) or SweepAborted (trainers cannot start) before any write."""
         resources = specs[0].resources
         cluster = ray.cluster_resources()
         use_gpus = cluster.get("GPU", 0) >= 1
@@ -157,38 +153,55 @@ class RayExecutor:
         )
         _check_fits(resources, use_gpus, _alive_node_resources())
         events = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": _on_driver_node()})
-        rungs = self._rung_keeper(specs, store)
         actor_options = dict(
             num_cpus=resources.cpus_per_trainer,
             num_gpus=_gpus_per_trainer(resources) if use_gpus else 0,
         )
 
-        def launch_trainers(count: int) -> list[Any]:
-            return [
-                TrainerActor.options(**actor_options).remote(
-                    replicas=resources.replicas,
-                    threads=resources.cpus_per_trainer,
-                    events=events,
-                    gpu_memory_mb=resources.gpu_memory_mb,
-                )
-                for _ in range(count)
-            ]
+        def launch() -> Any:
+            return TrainerActor.options(**actor_options).remote(
+                replicas=resources.replicas,
+                threads=resources.cpus_per_trainer,
+                events=events,
+                gpu_memory_mb=resources.gpu_memory_mb,
+            )
 
-        idle = launch_trainers(n)
-        # Trainers import TensorFlow (seconds) while the datasets load.
-        datasets = self._put_datasets(specs)
-        _wait_until_ready(idle)
-        summary.trainers = n
-        progress.start(specs[0].sweep, to_run=len(specs), skipped=skipped, trainers=n)
-        pending = [(spec, 1) for spec in specs]
-        pending.reverse()  # pop() from the end keeps sweep order
-        running: dict[ray.ObjectRef, _Running] = {}
-        # Replacements for trainers that died, still starting; they join `idle` when ready.
-        starting: dict[ray.ObjectRef, _Starting] = {}
-        by_id = {s.trial_id: s for s in specs}
-        streak = FailureStreak(resources.max_consecutive_failures)
+        pool = TrainerPool(launch, trainers=n)
+        idle: list[Any] = []
+        prepared = PreparedSweep(specs, n, pool, idle, {}, events)
         try:
-            while pending or running:
+            with progress.step(f"starting {n} trainer{'s' if n != 1 else ''} (TensorFlow loads in each) "
+                               "and loading the data..."):
+                pool.start(n)
+                # Trainers import TensorFlow (seconds) while the datasets load.
+                prepared.datasets = self._put_datasets(specs)
+                # Start-up works on this cluster (a broken install aborts here, with its error).
+                idle.extend(pool.wait_until_ready(n, self._poll))
+            # Hook: the model of each distinct architecture is to be built once here on a
+            # sample batch, on a ready trainer, so that user code that cannot build fails
+            # before the store is written.
+        except BaseException:
+            prepared.release()
+            raise
+        return prepared
+
+    def run(self, prepared: PreparedSweep, store: ResultsStore, progress: SweepProgress, skipped: int = 0) -> ExecutionSummary:
+        """Run every prepared trial; each is stored exactly once (see the module docstring)."""
+        t0 = time.monotonic()
+        specs, pool, idle, datasets, events = (
+            prepared.specs, prepared.pool, prepared.idle, prepared.datasets, prepared.events)
+        resources = specs[0].resources
+        summary = ExecutionSummary(trainers=prepared.trainers)
+        try:
+            rungs = self._rung_keeper(specs, store)
+            progress.start(specs[0].sweep, to_run=len(specs), skipped=skipped, trainers=prepared.trainers)
+            pending = [(spec, 1) for spec in specs]
+            pending.reverse()  # pop() from the end keeps sweep order
+            running: dict[ray.ObjectRef, _Running] = {}
+            by_id = {s.trial_id: s for s in specs}
+            streak = FailureStreak(resources.max_consecutive_failures)
+
+            def launch_pending() -> None:
                 while idle and pending:
                     spec, attempt = pending.pop()
                     actor = idle.pop()
@@ -196,11 +209,17 @@ class RayExecutor:
                     ref = actor.run_trial.remote(spec, key, [datasets[key]], rungs)
                     running[ref] = _Running(spec, actor, attempt)
                     progress.trial_started(spec, attempt)
-                done, _ = ray.wait([*running, *starting], num_returns=1, timeout=self._poll)
+
+            while pending or running:
+                launch_pending()
+                done, _ = ray.wait([*running, *pool.refs], num_returns=1, timeout=self._poll)
                 self._drain_events(events, by_id, progress)
+                finished: list[tuple[_Running, TrialResult]] = []
                 for ref in done:
-                    if ref in starting:
-                        self._replacement_ready(ref, starting.pop(ref), idle)
+                    if ref in pool:
+                        actor = pool.settle(ref)
+                        if actor is not None:
+                            idle.append(actor)
                         continue
                     job = running.pop(ref)
                     result, crashed = self._collect(ref, job)
@@ -209,16 +228,20 @@ class RayExecutor:
                         # keeps its width, without waiting for it; a lost node's share may
                         # have no room left anywhere.
                         ray.kill(job.actor, no_restart=True)
-                        (replacement,) = launch_trainers(1)
-                        starting[replacement.describe.remote()] = _Starting(replacement, time.monotonic())
-                        action = decide_after_crash(job.attempt, resources.max_retries)
-                        if action is FailureAction.RETRY:
+                        pool.start(1)
+                        if decide_after_crash(job.attempt, resources.max_retries) is FailureAction.RETRY:
                             summary.retries += 1
-                            pending.append((job.spec, job.attempt + 1))
+                            # Goes on from this attempt's checkpoint, also under --rerun.
+                            pending.append((dataclasses.replace(job.spec, fresh_start=False), job.attempt + 1))
                             progress.trial_finished(job.spec, result, retrying=True)
                             continue
                     else:
                         idle.append(job.actor)
+                    finished.append((job, result))
+                # The next trials go out before this driver writes: a trainer never waits
+                # for the store (the single writer; each result is still written once).
+                launch_pending()
+                for job, result in finished:
                     result.attempts = job.attempt
                     self._drain_events(events, by_id, progress)
                     store.append(job.spec, result)
@@ -230,13 +253,12 @@ class RayExecutor:
                             "fix the cause and run the same command again (stored trials are kept), "
                             "or raise resources.max_consecutive_failures"
                         )
-                self._give_up_on_stuck_replacements(starting, have_trainers=bool(idle or running), waiting=bool(pending))
+                pool.give_up_if_stuck(have_trainers=bool(idle or running), waiting=bool(pending))
         finally:
             # Trials still running when the driver stops (Ctrl-C) are not stored; the actors
             # die with the driver's Ray session, and the next run picks those trials up.
             progress.close()
-            for job in starting.values():
-                ray.kill(job.actor, no_restart=True)
+            pool.kill_all()
         summary.wall_seconds = time.monotonic() - t0
         return summary
 
@@ -248,30 +270,6 @@ class RayExecutor:
             summary.stopped += 1
         else:
             summary.failed += 1
-
-    @staticmethod
-    def _replacement_ready(ref: ray.ObjectRef, job: _Starting, idle: list[Any]) -> None:
-        try:
-            ray.get(ref)
-        except _TRAINER_DIED:
-            return  # it died starting (its node went too); the sweep goes on without it
-        idle.append(job.actor)
-
-    @staticmethod
-    def _give_up_on_stuck_replacements(starting: dict[ray.ObjectRef, _Starting], have_trainers: bool, waiting: bool) -> None:
-        """Replacements wait for room; while other trainers work that costs nothing. With no
-        trainer left and trials waiting, wait a grace period, then stop the sweep."""
-        if have_trainers or not waiting:
-            return
-        if not starting:
-            raise SweepAborted("every trainer died and none could be replaced; check the Ray cluster (ray status)")
-        oldest = min(job.since for job in starting.values())
-        if time.monotonic() - oldest > _REPLACEMENT_GRACE_SECONDS:
-            raise SweepAborted(
-                f"every trainer died and no replacement could start within {_REPLACEMENT_GRACE_SECONDS:.0f} s "
-                "(no node has room for one); check the Ray cluster (ray status) and run the same command "
-                "again: stored trials are kept"
-            )
 
     @staticmethod
     def _rung_keeper(specs: list[TrialSpec], store: ResultsStore) -> Any:
@@ -307,7 +305,7 @@ class RayExecutor:
     def _collect(ref: ray.ObjectRef, job: _Running) -> tuple[TrialResult, bool]:
         try:
             return ray.get(ref), False
-        except _TRAINER_DIED as e:
+        except TRAINER_DIED as e:
             now = datetime.now(timezone.utc)
             message = f"trainer process died: {type(e).__name__}: {str(e).splitlines()[0]}"
             return TrialResult(job.spec.trial_id, TrialStatus.FAILED, now, now, error=message), True
@@ -319,6 +317,6 @@ class RayExecutor:
                 trial_id, record = events.get_nowait()
             except Empty:
                 return
-            except _TRAINER_DIED:
+            except TRAINER_DIED:
                 return  # progress lines only: results come back with the trials themselves
             progress.epoch_done(by_id[trial_id], record)

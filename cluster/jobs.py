@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ray.exceptions import AuthenticationError
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from cluster.auth import send_token_if_available, token_fix
+from orchestrator.address import parse_address
 from orchestrator.config import Experiment
 from orchestrator.errors import InputError
 
@@ -164,12 +164,12 @@ def stop_job(address: str, job_id: str) -> tuple[bool, str]:
 def _client(address: str) -> JobSubmissionClient:
     for name in _CHATTY_LOGGERS:  # INFO lines on every upload and on the log's end
         logging.getLogger(name).setLevel(logging.WARNING)
-    _check_server(address)
+    url = _check_server(address)
     send_token_if_available()
     # JobSubmissionClient lets RAY_API_SERVER_ADDRESS / RAY_ADDRESS override its address
     # argument; --address is what the user typed, so it wins.
     with _env_without("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS"):
-        return _call(address, lambda: JobSubmissionClient(address))
+        return _call(address, lambda: JobSubmissionClient(url))
 
 
 def _call(address: str, request: Callable):
@@ -197,24 +197,21 @@ def _info(client: JobSubmissionClient, address: str, job_id: str):
         raise
 
 
-def _check_server(address: str, timeout: float = 5.0) -> None:
-    """Fail in seconds when nothing listens at the address (requests would wait minutes on a
-    host that drops packets)."""
-    parts = urlsplit(address if "://" in address else f"http://{address}")
+def _check_server(address: str, timeout: float = 5.0) -> str:
+    """Check the address's form (before Ray sees it: Ray answers a malformed one with a
+    traceback), then fail in seconds when nothing listens there (requests would wait minutes
+    on a host that drops packets). Returns the URL to give the client."""
+    target = parse_address(address, "jobs")
+    port = target.port or (443 if target.scheme == "https" else 80)
     try:
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        host = None
-    if not host:
-        raise InputError(f"--address {address!r}: expected the dashboard URL of the head node, e.g. http://HEAD:8265")
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
+        socket.create_connection((target.host, port), timeout=timeout).close()
     except OSError as e:
         raise InputError(
             f"no Ray job server answers at {address} ({e.strerror or e}); --address takes the head "
             "node's dashboard URL, http://HEAD:8265 (`ray start --head --dashboard-port`); is the "
             "cluster up (`ray status` on the head)?"
         ) from e
+    return target.text
 
 
 @contextlib.contextmanager

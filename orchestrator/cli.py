@@ -6,13 +6,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pyarrow as pa
 
+from orchestrator.address import parse_address
 from orchestrator.config import load_experiment
 from orchestrator.errors import InputError, SweepAborted
 from orchestrator.pareto import pareto_front, parse_objectives
@@ -48,8 +53,9 @@ def _names(text: str) -> list[str]:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 too; add the hint click gives
-        self.print_usage(sys.stderr)
+    def error(self, message: str) -> None:
+        # As click does: the error and where help is, not the whole usage above them (nine
+        # lines for `orch results`, which buried the message). Exit 2, as argparse.
         self.exit(2, f"{self.prog}: error: {message}\nTry '{self.prog} --help' for help.\n")
 
 
@@ -207,11 +213,13 @@ def _add_plot_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    experiment = load_experiment(args.config, overrides=args.overrides, name=args.name)
+    if args.address is not None:
+        parse_address(args.address, "cluster")  # before anything slow: a typo fails at once
+    progress = progress_for(sys.stderr)
+    with progress.step(f"checking {args.config}..."):  # every grid point is checked: a big grid takes a while
+        experiment = load_experiment(args.config, overrides=args.overrides, name=args.name)
     store = ParquetResultsStore(args.store)
-    summary = run_experiment(
-        experiment, store, rerun=args.rerun, address=args.address, progress=progress_for(sys.stderr)
-    )
+    summary = run_experiment(experiment, store, rerun=args.rerun, address=args.address, progress=progress)
     print(
         f"sweep {summary.sweep}: {summary.completed} completed, {summary.stopped} stopped early, {summary.failed} failed, "
         f"{summary.skipped} already stored, {summary.retries} retries; "
@@ -444,6 +452,7 @@ def _cmd_compact(args: argparse.Namespace) -> int:
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     # Validate here: a bad config fails now, with exit 2, not later in the job's log.
+    parse_address(args.address, "jobs")
     experiment = load_experiment(args.config, overrides=args.overrides, name=args.name)
     from cluster.jobs import submit_sweep, sweep_job  # Ray only when needed (DESIGN.md)
 
@@ -541,6 +550,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as e:  # noqa: BLE001 - last resort: even a bug is one line, not a traceback
+        log = _write_crash_log(e, list(argv) if argv is not None else sys.argv[1:])
+        where = f"full traceback in {log}" if log else "no traceback log could be written"
+        print(f"orch {args.command}: internal error: {type(e).__name__}: {_first_line(e)} ({where}; "
+              "please report it with that file)", file=sys.stderr)
+        return 1
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else "(no message)"
+
+
+def crash_log_dir() -> Path:
+    """Where tracebacks of unexpected errors go: $XDG_CACHE_HOME/orch/crashes, by default
+    ~/.cache/orch/crashes; the system temp dir when that cannot be written."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "orch" / "crashes"
+
+
+def _write_crash_log(error: BaseException, argv: list[str]) -> Path | None:
+    text = f"orch {' '.join(argv)}\n{datetime.now(timezone.utc).isoformat()}\n\n" + "".join(
+        traceback.format_exception(type(error), error, error.__traceback__)
+    )
+    name = f"crash-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{os.getpid()}.log"
+    for folder in (crash_log_dir(), Path(tempfile.gettempdir()) / "orch-crashes"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+            return folder / name
+        except OSError:
+            continue
+    return None
 
 
 if __name__ == "__main__":

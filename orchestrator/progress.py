@@ -5,8 +5,11 @@ The executor calls these hooks from the driver; trainers never print progress th
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
@@ -16,6 +19,30 @@ __all__ = ["SweepProgress", "LogProgress", "LiveProgress", "progress_for"]
 
 class SweepProgress:
     """Hooks the executor calls. The base class shows nothing (for tests and library use)."""
+
+    # A step that lasts longer than this is announced; quicker ones pass without a line, so
+    # that a bad input refused at once is still the error line alone.
+    note_after_seconds: float = 1.0
+
+    def note(self, text: str) -> None:
+        """Show one line saying what is happening (see :meth:`step`)."""
+
+    @contextlib.contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        """Run the body as a step that may take a while (planning, starting Ray, loading
+        data): ``text`` is shown once it has lasted ``note_after_seconds`` (at once when that
+        is 0), so that the terminal is never left silent."""
+        if self.note_after_seconds <= 0:
+            self.note(text)
+            yield
+            return
+        timer = threading.Timer(self.note_after_seconds, self.note, args=(text,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None: ...
 
@@ -47,6 +74,9 @@ class LogProgress(SweepProgress):
 
     def _line(self, text: str) -> None:
         print(f"[orch {time.monotonic() - self._t0:7.1f}s] {text}", file=self._out, flush=True)
+
+    def note(self, text: str) -> None:
+        self._line(text)
 
     def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None:
         self._total = to_run
@@ -88,6 +118,9 @@ class LiveProgress(SweepProgress):
         )
         self._overall = None
         self._running: dict[str, int] = {}
+
+    def note(self, text: str) -> None:
+        self._progress.console.print(text, style="dim")
 
     def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None:
         self._progress.start()

@@ -183,7 +183,7 @@ def _coerce(column: str, value: Any) -> Any:
         if pa.types.is_floating(kind):
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # Overflow: batch_size<1e400 (int(inf))
         raise QueryError(f"{column}: {value!r} is not a {kind} value") from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
 from dataclasses import dataclass
@@ -11,8 +12,9 @@ from orchestrator.progress import SweepProgress
 from orchestrator.scheduler import plan_sweep
 from orchestrator.store import ResultsStore, StoreError, StoreWarning
 from orchestrator.sweep import expand_sweep
+from orchestrator.trial import TrialSpec
 
-__all__ = ["RunSummary", "run_experiment"]
+__all__ = ["RunSummary", "run_experiment", "specs_for_run"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ def _compact(store: ResultsStore, sweep: str) -> None:
         warnings.warn(f"results stored, but not compacted: {e}", StoreWarning, stacklevel=2)
 
 
+def specs_for_run(specs: list[TrialSpec], artifacts_root: str | None, rerun: bool) -> list[TrialSpec]:
+    """The specs as trainers get them: where artifacts go, and under ``--rerun`` a fresh
+    start, so a checkpoint left by an earlier run is deleted instead of resumed from."""
+    return [dataclasses.replace(s, artifacts_root=artifacts_root, fresh_start=rerun) for s in specs]
+
+
 def run_experiment(
     experiment: Experiment,
     store: ResultsStore,
@@ -50,9 +58,10 @@ def run_experiment(
 ) -> RunSummary:
     """Run every trial of ``experiment`` not yet in ``store`` on Ray (embedded local Ray
     unless ``address`` names a cluster) and store each result as it finishes."""
-    specs = expand_sweep(experiment)
-    plan = plan_sweep(specs, store.finished_trial_ids(experiment.name), rerun=rerun)
     progress = progress or SweepProgress()
+    with progress.step(f"planning sweep {experiment.name}..."):
+        specs = expand_sweep(experiment)
+        plan = plan_sweep(specs, store.finished_trial_ids(experiment.name), rerun=rerun)
     if not plan.to_run:
         progress.start(experiment.name, to_run=0, skipped=len(plan.skipped), trainers=0)
         progress.close()
@@ -61,11 +70,21 @@ def run_experiment(
     # Imported here: Ray (and its start-up cost) only when there is something to run.
     from cluster import RayExecutor, ray_session
 
-    with ray_session(address):
-        store.save_config(experiment)  # only once the cluster is there: nothing for a run that never ran
-        specs_to_run = [dataclasses.replace(s, artifacts_root=store.artifacts_root) for s in plan.to_run]
+    with contextlib.ExitStack() as session:
+        with progress.step("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}..."):
+            session.enter_context(ray_session(address))
+        specs_to_run = specs_for_run(plan.to_run, store.artifacts_root, rerun=rerun)
+        executor = RayExecutor()
+        # Every check first (resources against the cluster, data, trainers start); nothing
+        # is written under the store before they have all passed.
+        prepared = executor.prepare(specs_to_run, progress)
         try:
-            done = RayExecutor().execute(specs_to_run, store, progress, skipped=len(plan.skipped))
+            store.save_config(experiment)
+        except BaseException:
+            prepared.release()
+            raise
+        try:
+            done = executor.run(prepared, store, progress, skipped=len(plan.skipped))
         finally:
             _compact(store, experiment.name)
     return RunSummary(

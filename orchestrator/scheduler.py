@@ -10,7 +10,17 @@ from dataclasses import dataclass
 
 from orchestrator.trial import TrialSpec, TrialStatus
 
-__all__ = ["SweepPlan", "plan_sweep", "FailureAction", "decide_after_crash", "FailureStreak", "trainer_count"]
+__all__ = [
+    "SweepPlan",
+    "plan_sweep",
+    "FailureAction",
+    "decide_after_crash",
+    "FailureStreak",
+    "StartupAction",
+    "StartupFailures",
+    "decide_after_startup_failure",
+    "trainer_count",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,46 @@ class FailureStreak:
         """Count one stored result; True when the streak has reached the limit."""
         self.count = self.count + 1 if status is TrialStatus.FAILED else 0
         return self.limit is not None and self.count >= self.limit
+
+
+class StartupAction(enum.Enum):
+    REPLACE = "replace"  # start another trainer in its place; the sweep goes on
+    ABORT = "abort"  # every trainer would fail to start alike: stop the sweep with the error
+
+
+# The same exception from this many trainer start-ups means it is deterministic (an import
+# error, a bad setting): more trainers would only raise it again.
+SAME_STARTUP_ERROR_LIMIT = 3
+
+
+@dataclass(frozen=True)
+class StartupFailures:
+    """The trainer start-ups that failed so far in a sweep, as plain data. ``errors``: each
+    failure's exception line, or None where the process died without one (killed)."""
+
+    errors: tuple[str | None, ...] = ()
+
+    def plus(self, error: str | None) -> StartupFailures:
+        return StartupFailures((*self.errors, error))
+
+
+def decide_after_startup_failure(failures: StartupFailures, trainers: int,
+                                 same_error_limit: int = SAME_STARTUP_ERROR_LIMIT) -> StartupAction:
+    """A trainer failed before it was ready; ``failures`` includes this one (the last).
+
+    A process that died starting (an OOM kill while TensorFlow loads, a preempted node) says
+    nothing about the next one: replace it, as a trainer that dies mid-trial is. An exception
+    raised by start-up itself is replaced too until the same one has come
+    ``same_error_limit`` times: then it is deterministic and the sweep stops with it. Bounded
+    either way: after ``max(3, 3 * trainers)`` failed start-ups in all, the nodes cannot keep
+    a trainer alive and the sweep stops.
+    """
+    last = failures.errors[-1]
+    if last is not None and failures.errors.count(last) >= same_error_limit:
+        return StartupAction.ABORT
+    if len(failures.errors) >= max(3, 3 * trainers):
+        return StartupAction.ABORT
+    return StartupAction.REPLACE
 
 
 def trainer_count(

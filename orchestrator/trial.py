@@ -123,6 +123,10 @@ class TrialSpec:
     # Where trainers keep checkpoints, TensorBoard logs and models (a directory every node
     # can reach, under the results store); None: keep nothing.
     artifacts_root: str | None = None
+    # Start from epoch 0 even where a checkpoint of an earlier run is kept (`orch run
+    # --rerun`). Not identity: how a run starts, not what it computes. A retry after a
+    # crash clears it, to go on from the crashed attempt's checkpoint.
+    fresh_start: bool = False
 
     def params(self) -> dict[str, Any]:
         """Every identity field as a flat column -> value mapping (columns are unique leaf names)."""

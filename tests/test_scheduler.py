@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.scheduler import FailureAction, decide_after_crash, plan_sweep, trainer_count
+from orchestrator.scheduler import (
+    FailureAction,
+    StartupAction,
+    StartupFailures,
+    decide_after_crash,
+    decide_after_startup_failure,
+    plan_sweep,
+    trainer_count,
+)
 from tests.conftest import grid_specs
 
 pytestmark = pytest.mark.unit
@@ -50,3 +58,38 @@ def test_trainer_count(cpus, gpus, replicas, per, requested, trials, expected):
 )
 def test_trainer_count_with_gpu_packing(cpus, gpus, per_gpu, expected):
     assert trainer_count(cpus, gpus, 1, 1, None, 16, trainers_per_gpu=per_gpu) == expected
+
+
+# --- trainers that fail before they are ready ---------------------------------------------
+
+def _after(*errors):
+    return decide_after_startup_failure(StartupFailures(tuple(errors)), trainers=2)
+
+
+def test_a_trainer_killed_while_starting_is_replaced():
+    assert _after(None) is StartupAction.REPLACE
+    assert _after(None, None, None, None, None) is StartupAction.REPLACE  # 5 < 3 * 2 trainers
+
+
+def test_killed_start_ups_are_bounded():
+    assert _after(*[None] * 6) is StartupAction.ABORT
+    assert decide_after_startup_failure(StartupFailures((None, None)), trainers=1) is StartupAction.REPLACE
+    assert decide_after_startup_failure(StartupFailures((None,) * 3), trainers=1) is StartupAction.ABORT
+
+
+def test_the_same_start_up_error_repeated_aborts():
+    error = "ImportError: No module named 'tensorflow'"
+    assert _after(error) is StartupAction.REPLACE
+    assert _after(error, error) is StartupAction.REPLACE
+    assert _after(error, None, error) is StartupAction.REPLACE
+    assert _after(error, None, error, error) is StartupAction.ABORT
+
+
+def test_different_start_up_errors_are_not_deterministic():
+    assert _after("RuntimeError: CUDA busy", "ValueError: x", "RuntimeError: CUDA busy") is StartupAction.REPLACE
+    assert decide_after_startup_failure(StartupFailures(("E",)), trainers=4, same_error_limit=1) is StartupAction.ABORT
+
+
+def test_startup_failures_are_plain_values():
+    history = StartupFailures().plus(None).plus("E")
+    assert history == StartupFailures((None, "E")) and StartupFailures().errors == ()

@@ -16,13 +16,18 @@ import dataclasses
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import keras
 
 from orchestrator.trial import EpochRecord, TrialSpec
 
-__all__ = ["TrialArtifacts"]
+__all__ = ["TrialArtifacts", "CheckpointWarning"]
+
+
+class CheckpointWarning(UserWarning):
+    """A resume point that cannot be used was discarded; the trial starts from scratch."""
 
 
 class TrialArtifacts:
@@ -36,12 +41,30 @@ class TrialArtifacts:
 
     def load_checkpoint(self) -> tuple[keras.Model, list[EpochRecord]] | None:
         """The model (weights and optimizer state) and epoch records of the last checkpoint
-        of this trial, or None. Call inside the strategy's scope."""
+        of this trial, or None. Call inside the strategy's scope.
+
+        A checkpoint that cannot be read (a truncated model file, a damaged state.json) is
+        discarded with one :class:`CheckpointWarning`, and None returned: otherwise the trial
+        would fail on every run, ``--rerun`` included, until someone deleted it by hand."""
         if self._checkpoint is None or not (self._checkpoint / "state.json").exists():
             return None
-        state = json.loads((self._checkpoint / "state.json").read_text())
-        model = keras.models.load_model(self._checkpoint / state["model"])
-        return model, [EpochRecord(**r) for r in state["epochs"]]
+        try:
+            state = json.loads((self._checkpoint / "state.json").read_text())
+            model = keras.models.load_model(self._checkpoint / state["model"])
+            return model, [EpochRecord(**r) for r in state["epochs"]]
+        except Exception as e:  # noqa: BLE001 - whatever is damaged, the fix is the same
+            self.discard_checkpoint(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
+            return None
+
+    def discard_checkpoint(self, reason: str) -> None:
+        """Delete an unusable resume point, saying so in one line."""
+        warnings.warn(
+            f"checkpoint {self._checkpoint} cannot be resumed from ({reason}); discarded, the trial "
+            "starts from scratch",
+            CheckpointWarning,
+            stacklevel=2,
+        )
+        self.clear_checkpoints()
 
     def save_checkpoint(self, model: keras.Model, epochs: list[EpochRecord]) -> None:
         """Model file first, then state.json naming it, each by atomic rename: a crash at

@@ -95,7 +95,7 @@ def run_trial(
     steps_per_epoch = math.ceil(len(train_x) / batch)
     with strategy.scope():
         model = _compiled_model(spec, data, steps_per_epoch, replicas)
-        done = _resume(model, artifacts)
+        done = _resume(model, artifacts, fresh=spec.fresh_start)
     build_seconds = time.perf_counter() - t0
 
     def stop_reason(record: EpochRecord) -> str | None:
@@ -187,17 +187,30 @@ def _compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, 
     return model
 
 
-def _resume(model: keras.Model, artifacts: TrialArtifacts) -> list[EpochRecord]:
+def _resume(model: keras.Model, artifacts: TrialArtifacts, fresh: bool = False) -> list[EpochRecord]:
     """Continue from this trial's last checkpoint, if a run of it died after saving one:
     its weights and optimizer state (slots and step count, so schedules continue) are
-    copied into the freshly compiled model. Returns the epochs already done."""
+    copied into the freshly compiled model. Returns the epochs already done.
+
+    ``fresh`` (``--rerun``): delete any checkpoint and start from scratch. A checkpoint that
+    cannot be read, or whose variables do not match this model, is discarded with one
+    warning and the trial starts from scratch too."""
+    if fresh:
+        artifacts.clear_checkpoints()
+        return []
     saved = artifacts.load_checkpoint()
     if saved is None:
         return []
     old, epochs = saved
-    model.set_weights(old.get_weights())
     model.optimizer.build(model.trainable_variables)
-    for mine, theirs in zip(model.optimizer.variables, old.optimizer.variables, strict=True):
+    pairs = [*zip(model.weights, old.weights), *zip(model.optimizer.variables, old.optimizer.variables)]
+    if (len(model.weights), len(model.optimizer.variables)) != (len(old.weights), len(old.optimizer.variables)) or any(
+        tuple(mine.shape) != tuple(theirs.shape) for mine, theirs in pairs
+    ):
+        # Checked before any assignment: a half-copied model would be neither run.
+        artifacts.discard_checkpoint("its variables do not match this trial's model")
+        return []
+    for mine, theirs in pairs:
         mine.assign(theirs)
     return epochs
 

@@ -1,0 +1,142 @@
+"""Trainer start-up: launching trainer actors, waiting until they are ready, replacing those
+that die before they are (scheduler.decide_after_startup_failure decides, this carries it out).
+
+A trainer is *starting* from its launch until its first ``describe`` call answers: by then it
+has imported TensorFlow and configured its devices. The sweep's first trainers and the
+replacements of trainers that died mid-trial start the same way, through one pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, WorkerCrashedError
+
+from orchestrator.errors import SweepAborted
+from orchestrator.scheduler import StartupAction, StartupFailures, decide_after_startup_failure
+
+__all__ = ["TRAINER_DIED", "TrainerPool", "root_cause"]
+
+TRAINER_DIED = (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError)
+
+# A replacement trainer that has not started after this long (its node is gone and no other
+# node has room) is given up on; the sweep goes on with the trainers it has.
+REPLACEMENT_GRACE_SECONDS = 120.0
+
+
+def root_cause(error: BaseException) -> str:
+    """The line that names the innermost exception: Ray's errors end with the wrapped
+    traceback, whose last line is 'Type: message'."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def startup_error(error: BaseException) -> str | None:
+    """What a start-up failure says about the next start-up: the exception line when the
+    trainer's own start-up raised (``actor_init_failed``: it may well raise again), None when
+    the process just died (killed, out of memory, node lost)."""
+    return root_cause(error) if getattr(error, "actor_init_failed", False) else None
+
+
+@dataclass
+class _Starting:
+    actor: Any
+    since: float
+
+
+class TrainerPool:
+    """Trainers still starting, keyed by the ref of their first ``describe`` call, and the
+    sweep's start-up failures. ``launch`` makes one trainer actor (the executor's options)."""
+
+    def __init__(self, launch: Callable[[], Any], trainers: int) -> None:
+        self._launch = launch
+        self._trainers = trainers
+        self._starting: dict[ray.ObjectRef, _Starting] = {}
+        self.failures = StartupFailures()
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            actor = self._launch()
+            self._starting[actor.describe.remote()] = _Starting(actor, time.monotonic())
+
+    @property
+    def refs(self) -> list[ray.ObjectRef]:
+        return list(self._starting)
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self._starting
+
+    def __bool__(self) -> bool:
+        return bool(self._starting)
+
+    def settle(self, ref: ray.ObjectRef) -> Any | None:
+        """The trainer whose ``describe`` ``ref`` answered, ready; or None when it died
+        starting, in which case a replacement is started or, when the decision is to abort,
+        :class:`SweepAborted` names the error."""
+        job = self._starting.pop(ref)
+        try:
+            ray.get(ref)
+        except TRAINER_DIED as e:
+            ray.kill(job.actor, no_restart=True)
+            error = startup_error(e)
+            self.failures = self.failures.plus(error)
+            if decide_after_startup_failure(self.failures, self._trainers) is StartupAction.ABORT:
+                raise SweepAborted(self._abort_message(error, e)) from e
+            self.start(1)
+            return None
+        return job.actor
+
+    def _abort_message(self, error: str | None, e: BaseException) -> str:
+        count = len(self.failures.errors)
+        if error is not None and self.failures.errors.count(error) > 1:
+            return (f"trainer actors cannot start: {error} (the same error {self.failures.errors.count(error)} "
+                    "times); check that orch and TensorFlow are installed on every node (pip install "
+                    "tf-orchestrator) and that resources: fits the cluster")
+        return (f"{count} trainers died while starting, the last with: {error or root_cause(e)}; the nodes "
+                "cannot keep a trainer alive (out of memory? `ray status`, `dmesg`); stored trials are kept")
+
+    def wait_until_ready(self, count: int, poll: float) -> list[Any]:
+        """Block until ``count`` trainers are ready (replacing those that die first) and
+        return them, so that the sweep starts on all of them, spread as Ray placed them. Once
+        one is ready, the rest get :data:`REPLACEMENT_GRACE_SECONDS`; those still starting
+        then join during the run."""
+        ready: list[Any] = []
+        first_ready_at: float | None = None
+        while len(ready) < count:
+            if not self._starting:
+                if ready:
+                    return ready
+                raise SweepAborted("no trainer could start; check the Ray cluster (ray status)")
+            if first_ready_at is not None and time.monotonic() - first_ready_at > REPLACEMENT_GRACE_SECONDS:
+                return ready
+            done, _ = ray.wait(self.refs, num_returns=1, timeout=poll)
+            for ref in done:
+                actor = self.settle(ref)
+                if actor is not None:
+                    ready.append(actor)
+                    first_ready_at = first_ready_at or time.monotonic()
+        return ready
+
+    def give_up_if_stuck(self, have_trainers: bool, waiting: bool) -> None:
+        """Replacements wait for room; while other trainers work that costs nothing. With no
+        trainer left and trials waiting, wait a grace period, then stop the sweep."""
+        if have_trainers or not waiting:
+            return
+        if not self._starting:
+            raise SweepAborted("every trainer died and none could be replaced; check the Ray cluster (ray status)")
+        oldest = min(job.since for job in self._starting.values())
+        if time.monotonic() - oldest > REPLACEMENT_GRACE_SECONDS:
+            raise SweepAborted(
+                f"every trainer died and no replacement could start within {REPLACEMENT_GRACE_SECONDS:.0f} s "
+                "(no node has room for one); check the Ray cluster (ray status) and run the same command "
+                "again: stored trials are kept"
+            )
+
+    def kill_all(self) -> None:
+        for job in self._starting.values():
+            ray.kill(job.actor, no_restart=True)
+        self._starting.clear()
