@@ -12,6 +12,7 @@ Pure Python: imports neither TensorFlow nor Ray.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Hashable, Mapping, Sequence
 
 from orchestrator.trial import TrialSpec
@@ -31,7 +32,13 @@ def fusion_key(spec: TrialSpec) -> Hashable:
     """
     t = spec.training
     dataset = dataclasses.replace(spec.dataset, normalize=True)
-    return (spec.sweep, dataset, t.batch_size, t.batch_size_scope, t.epochs, spec.resources, spec.artifacts_root)
+    return (spec.sweep, _canonical(dataset), t.batch_size, t.batch_size_scope, t.epochs, _canonical(spec.resources),
+            spec.artifacts_root)
+
+
+def _canonical(config: object) -> str:
+    """A section as hashable text (its fields may hold dicts and lists, e.g. dataset.params)."""
+    return json.dumps(dataclasses.asdict(config), sort_keys=True, default=repr)  # type: ignore[call-overload]
 
 
 def fusion_groups(specs: Sequence[TrialSpec], max_size: int) -> list[tuple[TrialSpec, ...]]:

@@ -89,8 +89,6 @@ experiments = st.one_of(
 )
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11: the schema lets resources.replicas: 0 reach a modulo "
-                   "and 10**400 reach float(); the integrator's schema change refuses both")
 @PROPERTY
 @given(raw=experiments)
 def test_any_mapping_loads_or_raises_config_error(raw):
