@@ -92,7 +92,7 @@ def stopped_branch_cost(specs: list[TrialSpec], data, device) -> list[tuple[str,
     import tensorflow as tf
 
     from trainers.devices import make_strategy
-    from trainers.fused import STEPS_PER_CALL
+    from trainers.trial_model import STEPS_PER_CALL
     from trainers.fused_branch import Branch, epoch_permutation
     from trainers.fused_step import build_train_fn
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 from orchestrator.trial import TrialSpec
 
-__all__ = ["fusion_key", "fusion_groups", "choose_group_size"]
+__all__ = ["fusion_key", "fusion_groups", "choose_group_size", "GroupTaker"]
 
 
 def fusion_key(spec: TrialSpec) -> Hashable:
@@ -101,3 +102,55 @@ def choose_group_size(
         return k / (setup_seconds[k] + steps_per_trial / steps_per_second[k])
 
     return max(sorted(steps_per_second), key=trials_per_second)
+
+
+class GroupTaker:
+    """Hands out fused groups from a :class:`~orchestrator.trial_source.TrialSource`, one per
+    free trainer: up to ``size`` trials with equal :func:`fusion_key`.
+
+    It looks ahead up to ``lookahead`` trials (None: as far as the source goes) for a full
+    group, and holds back what it took but could not place, in the order taken. A planned
+    sweep looks ahead freely (taking is free); a search looks ahead ``size`` trials only, so
+    a sampler is never asked for more points than there are branches to train them.
+    """
+
+    def __init__(self, source: Any, size: int, lookahead: int | None = None) -> None:
+        if size < 1:
+            raise ValueError(f"fusion group size must be >= 1 (1 = no fusion), got {size}")
+        self._source = source
+        self.size = size
+        self._lookahead = lookahead
+        self._held: list[TrialSpec] = []
+        self._drained = False
+
+    @property
+    def exhausted(self) -> bool:
+        """No trial is held and the source has said it has no more."""
+        return self._drained and not self._held
+
+    def next_group(self) -> tuple[TrialSpec, ...] | None:
+        """The next group, or None when no trial is left."""
+        while not self._drained and not self._full_group() and (
+            self._lookahead is None or len(self._held) < self._lookahead
+        ):
+            spec = self._source.take()
+            if spec is None:
+                self._drained = True
+            else:
+                self._held.append(spec)
+        if not self._held:
+            return None
+        key = self._full_group() or fusion_key(self._held[0])
+        group = [s for s in self._held if fusion_key(s) == key][: self.size]
+        taken = {id(s) for s in group}
+        self._held = [s for s in self._held if id(s) not in taken]
+        return tuple(group)
+
+    def _full_group(self) -> Hashable | None:
+        counts: dict[Hashable, int] = {}
+        for spec in self._held:
+            key = fusion_key(spec)
+            counts[key] = counts.get(key, 0) + 1
+            if counts[key] >= self.size:
+                return key
+        return None

@@ -204,6 +204,9 @@ class TrialResult:
     attempts: int = 1  # set by the executor: runs including retries
     # Epochs restored from the checkpoint of an earlier run that died (0: started afresh).
     resumed_epochs: int = 0
+    # Trials of the fused group it trained in (itself included; 1: alone). A resource choice:
+    # the trial's result is the same in any group (trainers/fused.py).
+    fused_with: int = 1
 
     @property
     def final_epoch(self) -> EpochRecord | None:

@@ -37,7 +37,7 @@ def _with_checkpoint(tmp_path, data, epochs: int = 2):
     """A 2-epoch trial and the checkpoint a crashed run of it left after epoch 1."""
     from orchestrator.trial import EpochRecord
     from trainers.artifacts import TrialArtifacts
-    from trainers.keras_trainer import _compiled_model
+    from trainers.trial_model import compiled_model as _compiled_model
 
     s = spec(tmp_path, outputs=OutputsConfig(checkpoint_every=1, tensorboard=False), epochs=epochs, batch_size=128)
     TrialArtifacts(s).save_checkpoint(_compiled_model(s, data, 2, 1), [EpochRecord(1, 1.0, 0.5, 1.1, 0.4, 2.0)])

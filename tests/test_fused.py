@@ -89,7 +89,7 @@ def test_branch_starts_from_the_weights_it_gets_alone(data) -> None:
     import keras
 
     from trainers.fused_branch import Branch
-    from trainers.keras_trainer import _compiled_model
+    from trainers.trial_model import compiled_model as _compiled_model
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(TRIAL.training.seed)

@@ -221,12 +221,12 @@ def test_two_cpu_replicas_in_subprocess() -> None:
 
 def test_steps_per_execution_keeps_epoch_metrics(device, small_data, monkeypatch: pytest.MonkeyPatch) -> None:
     # Several steps per call is a speed choice only: epoch metrics must equal one step per call.
-    from trainers import keras_trainer
+    from trainers import fused, trial_model
 
     spec = make_spec(epochs=1, batch_size=50)  # 512 / 50: a ragged last batch too
-    fast = keras_trainer.run_trial(spec, small_data, device)
-    monkeypatch.setattr(keras_trainer, "_STEPS_PER_EXECUTION", 1)
-    plain = keras_trainer.run_trial(spec, small_data, device)
+    fast = fused.run_trial(spec, small_data, device)
+    monkeypatch.setattr(trial_model, "STEPS_PER_CALL", 1)
+    plain = fused.run_trial(spec, small_data, device)
     assert fast.epochs[0].loss == pytest.approx(plain.epochs[0].loss, rel=1e-5)
     assert fast.epochs[0].accuracy == pytest.approx(plain.epochs[0].accuracy, rel=1e-6)
     assert fast.test_accuracy == pytest.approx(plain.test_accuracy, rel=1e-6)

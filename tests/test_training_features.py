@@ -69,7 +69,7 @@ def test_clipnorm_reaches_the_optimizer():
 
 
 def test_l2_penalty_enters_the_loss(data, device):
-    from trainers.keras_trainer import _compiled_model
+    from trainers.trial_model import compiled_model as _compiled_model
 
     plain = _compiled_model(spec(), data, 10, 1)
     penalised = _compiled_model(spec(l2=0.5, regularize="dense"), data, 10, 1)
@@ -101,7 +101,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(data, device):
 
 def test_checkpoint_resume_gives_the_same_weights_and_optimizer_state(data, device, tmp_path):
     from trainers.artifacts import TrialArtifacts
-    from trainers.keras_trainer import _compiled_model, _resume
+    from trainers.trial_model import compiled_model as _compiled_model, resume as _resume
 
     s = spec(tmp_path, outputs=OutputsConfig(checkpoint_every=1, tensorboard=False), epochs=1)
     model = _compiled_model(s, data, 10, 1)
@@ -126,7 +126,7 @@ def test_run_trial_resumes_from_a_checkpoint_and_clears_it(data, device, tmp_pat
     """A retried trial starts after its last saved epoch; the finished trial leaves no checkpoint."""
     from trainers import run_trial
     from trainers.artifacts import TrialArtifacts
-    from trainers.keras_trainer import _compiled_model
+    from trainers.trial_model import compiled_model as _compiled_model
 
     s = spec(tmp_path, outputs=OutputsConfig(checkpoint_every=1, tensorboard=False, save_model=True), epochs=3)
     first = run_trial(dataclasses.replace(s, training=dataclasses.replace(s.training, epochs=2)), data, device)

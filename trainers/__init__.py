@@ -16,7 +16,8 @@ from trainers.datasets import DatasetArrays, DatasetError, load_dataset
 
 if TYPE_CHECKING:
     from trainers.devices import DeviceInfo, configure_process, make_strategy
-    from trainers.keras_trainer import global_batch_size, run_trial
+    from trainers.fused import measure_fused_rate, run_fused_trials, run_trial
+    from trainers.trial_model import global_batch_size
     from trainers.models import build_model
     from trainers.optimizers import build_optimizer
 
@@ -31,6 +32,8 @@ __all__ = [
     "build_optimizer",
     "global_batch_size",
     "run_trial",
+    "run_fused_trials",
+    "measure_fused_rate",
 ]
 
 # Lazily imported name -> module that defines it.
@@ -40,8 +43,10 @@ _LAZY = {
     "make_strategy": "trainers.devices",
     "build_model": "trainers.models",
     "build_optimizer": "trainers.optimizers",
-    "global_batch_size": "trainers.keras_trainer",
-    "run_trial": "trainers.keras_trainer",
+    "global_batch_size": "trainers.trial_model",
+    "run_trial": "trainers.fused",
+    "run_fused_trials": "trainers.fused",
+    "measure_fused_rate": "trainers.fused",
 }
 
 

@@ -42,13 +42,28 @@ from trainers.datasets import DatasetArrays
 from trainers.devices import DeviceInfo, make_strategy
 from trainers.fused_branch import Branch, epoch_permutation
 from trainers.fused_step import build_eval_fn, build_train_fn
-from trainers.keras_trainer import _STEPS_PER_EXECUTION, _eval_batch, global_batch_size
+from trainers import trial_model
+from trainers.trial_model import eval_batch, global_batch_size
 
-__all__ = ["run_fused_trials", "measure_fused_rate", "STEPS_PER_CALL"]
+__all__ = ["run_trial", "run_fused_trials", "measure_fused_rate"]
 
-# Training steps per call of the fused step: the same amortisation as run_trial's
-# steps_per_execution, here also under MirroredStrategy (a custom loop may, Keras' may not).
-STEPS_PER_CALL = _STEPS_PER_EXECUTION
+def run_trial(
+    spec: TrialSpec,
+    data: DatasetArrays,
+    device: DeviceInfo,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    should_stop: Callable[[EpochRecord], str | None] | None = None,
+) -> TrialResult:
+    """Train one trial: a fused group of one, so that a trial's result is the same whether it
+    ran alone or fused (``resources.fuse``), by construction. ``on_epoch(record)`` runs after
+    every epoch; the trial stops early (status STOPPED, with the reason) when its own
+    ``stopping`` rules or ``should_stop(record)`` give a reason. Exceptions propagate."""
+    (result,) = run_fused_trials(
+        [spec], data, device,
+        on_epoch=(lambda _trial_id, record: on_epoch(record)) if on_epoch is not None else None,
+        should_stop=(lambda _trial_id, record: should_stop(record)) if should_stop is not None else None,
+    )
+    return result
 
 
 def run_fused_trials(
@@ -59,7 +74,7 @@ def run_fused_trials(
     should_stop: Callable[[str, EpochRecord], str | None] | None = None,
 ) -> list[TrialResult]:
     """Train ``specs`` (equal :func:`orchestrator.fusion.fusion_key`) as one fused group; one result per spec,
-    in order, each as :func:`trainers.keras_trainer.run_trial` would give it.
+    in order; a trial's results are the same in any group (tests/test_fused.py).
 
     ``on_epoch(trial_id, record)`` and ``should_stop(trial_id, record)`` are run_trial's
     callbacks with the trial named. A branch resumes from its own checkpoint when one exists.
@@ -101,7 +116,7 @@ def run_fused_trials(
         train, evaluate = functions(group)
         seeds = [branches[i].spec.training.seed for i in group]
         totals = _train_epoch(train, seeds, epoch, n, batch)
-        val = _evaluate(evaluate, data.x_val, data.y_val, _eval_batch(replicas))
+        val = _evaluate(evaluate, data.x_val, data.y_val, eval_batch(replicas))
         share = (time.perf_counter() - t_epoch) / len(group)
         for row, i in enumerate(group):
             record = EpochRecord(epoch + 1, *_mean(totals[row]), *_mean(val[row]), seconds=share)
@@ -111,7 +126,7 @@ def run_fused_trials(
         b.finish()  # restores early stopping's best weights before the test evaluation
     t0 = time.perf_counter()
     _, evaluate = functions(list(range(len(branches))))
-    test = _evaluate(evaluate, data.x_test, data.y_test, _eval_batch(replicas))
+    test = _evaluate(evaluate, data.x_test, data.y_test, eval_batch(replicas))
     eval_share = (time.perf_counter() - t0) / len(branches)
 
     results = []
@@ -195,8 +210,8 @@ def _train_epoch(train: Callable, seeds: list[int], epoch: int, n: int, batch: i
     full = n // batch
     steps = order[:, : full * batch].reshape(len(seeds), full, batch)
     totals = np.zeros((len(seeds), 3))
-    for start in range(0, full, STEPS_PER_CALL):
-        totals += train(tf.constant(steps[:, start : start + STEPS_PER_CALL])).numpy()
+    for start in range(0, full, trial_model.STEPS_PER_CALL):
+        totals += train(tf.constant(steps[:, start : start + trial_model.STEPS_PER_CALL])).numpy()
     if n % batch:
         totals += train(tf.constant(order[:, None, full * batch :])).numpy()
     return totals

@@ -1,7 +1,7 @@
 """One trial inside a fused group: its model, optimizer, records and end-of-epoch rules.
 
 A :class:`Branch` keeps everything that makes a fused trial the same experiment as the
-trial run alone by :func:`trainers.keras_trainer.run_trial`: the same model and optimizer
+trial run alone (a group of one): the same model and optimizer
 (built by the same code from its own seed), its own shuffle, its own stopping rules and
 early stopping (Keras' own ``EarlyStopping`` callback, driven epoch by epoch), its own
 checkpoints and TensorBoard logs. Runs in the trainer process.
@@ -19,7 +19,7 @@ from orchestrator.stopping import epoch_stop_reason
 from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
-from trainers.keras_trainer import _compiled_model, _resume
+from trainers.trial_model import compiled_model, resume
 
 __all__ = ["Branch", "epoch_permutation"]
 
@@ -42,12 +42,12 @@ class Branch:
         # so seeding, building, and seeding again for the next branch gives each branch the
         # initial weights (and dropout / augmentation seeds) it gets when built alone.
         keras.utils.set_random_seed(spec.training.seed)
-        self.model = _compiled_model(spec, data, steps_per_epoch, replicas)
+        self.model = compiled_model(spec, data, steps_per_epoch, replicas)
         # Built now: the fused step traces every branch's update in one function, so no
         # optimizer may create variables during tracing.
         self.model.optimizer.build(self.model.trainable_variables)
         self.artifacts = TrialArtifacts(spec)
-        self.records: list[EpochRecord] = _resume(self.model, self.artifacts)
+        self.records: list[EpochRecord] = resume(self.model, self.artifacts, fresh=spec.fresh_start)
         self.resumed_epochs = len(self.records)
         self.stop_reason: str | None = None
         self._ended = False

@@ -161,6 +161,11 @@ class ResourcesConfig:
     # Cap each trainer's GPU memory (MiB) instead of growing it; with packing, keeps one
     # trainer from starving the others. null: memory growth.
     gpu_memory_mb: int | None = field(default=None, metadata=in_range(1, 2**24, note="or null (memory growth)"))
+    # Fusion: up to this many trials that share the input pipeline (dataset, batch size,
+    # epochs) train in one trainer as one model with a branch each (trainers/fused.py);
+    # "auto": the size a short measurement on a trainer finds fastest. 1: each trial alone.
+    # A trial's result does not depend on it.
+    fuse: int | Literal["auto"] = field(default=1, metadata=in_range(1, 64, note='or "auto"'))
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ TRIALS_SCHEMA = pa.schema(
         pa.field("device_count", pa.int64()),
         pa.field("attempts", pa.int64()),
         pa.field("resumed_epochs", pa.int64()),
+        # Trials trained together as one fused model (resources.fuse); 1: alone. Rows written
+        # before fusion existed read it as null.
+        pa.field("fused_with", pa.int64()),
         pa.field("tensorflow_version", pa.string()),
         pa.field("keras_version", pa.string()),
         pa.field("orch_version", pa.string()),
