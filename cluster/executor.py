@@ -22,6 +22,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from cluster.actor import TrainerActor
 from cluster.rungs import RungKeeper
+from cluster.validation import validate_models
 from orchestrator.config import DatasetConfig, ResourcesConfig
 from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import SweepProgress
@@ -177,6 +178,7 @@ class RayExecutor:
         idle = launch_trainers(n)
         # Trainers import TensorFlow (seconds) while the datasets load.
         datasets = self._put_datasets(specs)
+        validate_models(specs, datasets, _dataset_key)  # the user's models, once each, before any trial
         _wait_until_ready(idle)
         summary.trainers = n
         progress.start(specs[0].sweep, to_run=len(specs), skipped=skipped, trainers=n)

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from orchestrator.errors import InputError
 from orchestrator.store import PARAM_COLUMNS, TRIALS_SCHEMA, ResultsStore, latest_per_trial
+from orchestrator.store._schema import param_columns
 from orchestrator.store._schema import EPOCHS_SCHEMA
 
 __all__ = [
@@ -242,8 +243,10 @@ def _groupable(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     return table
 
 
-def varying_params(table: pa.Table, candidates: Sequence[str] = PARAM_COLUMNS) -> list[str]:
-    """The params (in ``candidates``) with more than one value in ``table`` (null is a value)."""
+def varying_params(table: pa.Table, candidates: Sequence[str] | None = None) -> list[str]:
+    """The params (in ``candidates``; default: every params column of ``table``, builders'
+    ``model_<key>`` columns included) with more than one value in ``table`` (null is a value)."""
+    candidates = param_columns(table.column_names) if candidates is None else candidates
     present = [c for c in candidates if c in table.column_names]
     keys = _groupable(table.select(present), present)
     return [c for c in present if pc.count_distinct(keys[c], mode="all").as_py() > 1]
@@ -352,7 +355,7 @@ def sweep_differences(trials: pa.Table, a: str, b: str) -> dict[str, tuple[Any, 
     second sweep changed (e.g. ``epochs``: (10, 15))."""
     differences = {}
     sides = [trials.filter(pc.field("sweep") == s) for s in (a, b)]
-    for param in PARAM_COLUMNS:
+    for param in param_columns(trials.column_names):
         if param == "seed" or param not in trials.column_names:
             continue
         values = [_groupable(side.select([param]), [param])[param].unique().to_pylist() for side in sides]
@@ -381,7 +384,7 @@ def compare_sweeps(
     if missing := [s for s in (a, b) if s not in found]:
         raise QueryError(f"sweep {missing[0]!r} has no trials matching the query; check the name (orch results lists sweeps)")
     for param in ignore or ():
-        check_column(param, PARAM_COLUMNS, "params")
+        check_column(param, param_columns(trials.column_names), "params")
     ignored = set(sweep_differences(trials, a, b) if ignore is None else ignore) | {"seed"}
     keys = [p for p in varying_params(trials) if p not in ignored]
     sides = {}
@@ -401,7 +404,8 @@ def compare_sweeps(
         mean_a, mean_b = row[f"mean_{metric}_a"], row[f"mean_{metric}_b"]
         row["delta"] = None if mean_a is None or mean_b is None else mean_b - mean_a
         rows.append(row)
-    key_types = [pa.field(k, pa.string() if pa.types.is_list(_type(k)) else _type(k)) for k in keys]
+    key_types = [pa.field(k, pa.string() if pa.types.is_list(t) else t) for k in keys
+                 for t in [trials.schema.field(k).type]]
     value_fields = [
         pa.field(f"{name}_{s}", kind) for s in ("a", "b")
         for name, kind in (("trials", pa.int64()), (f"mean_{metric}", pa.float64()), (f"std_{metric}", pa.float64()))
@@ -441,9 +445,9 @@ def learning_curves(
         trial_ids = _resolve_ids(store, trial_ids, where.sweeps)
         # Only the columns needed: one trial's curve is then a small read.
         wanted = {"sweep", "trial_id", "run_id", "started_at", "ended_at", *(c.column for c in where.conditions)}
-        if len(set(trial_ids)) > 1:
-            wanted.update(PARAM_COLUMNS)  # the labels that tell the curves apart
-        columns = [c for c in TRIALS_SCHEMA.names if c in wanted]
+        several = len(set(trial_ids)) > 1
+        # With several trials, every params column (builders' ones too): the labels that tell the curves apart.
+        columns = None if several else [c for c in TRIALS_SCHEMA.names if c in wanted]
         trials = latest_per_trial(store.read_trials(where.sweeps, trial_ids=trial_ids, columns=columns))
         condition = _all(where.conditions)
         trials = trials if condition is None else trials.filter(condition)
@@ -468,7 +472,7 @@ def curve_stats(curves: pa.Table, metric: str = "val_accuracy", by: Sequence[str
     """Per config (``by``; default: the labels of :func:`learning_curves` except seed) and
     epoch: mean, std and count of ``metric`` over the trials (seeds) of that config."""
     if by is None:
-        by = [c for c in curves.column_names if c in PARAM_COLUMNS and c != "seed"]
+        by = [c for c in curves.column_names if c in param_columns(curves.column_names) and c != "seed"]
     return aggregate(curves, by=[*by, "epoch"], metrics=[metric], stats=["mean", "std", "count"])
 
 

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestrator.query import STATS, Where, aggregate, best, check_column, higher_is_better, select_trials, varying_params
-from orchestrator.store import PARAM_COLUMNS, ResultsStore
+from orchestrator.store import ResultsStore
+from orchestrator.store._schema import param_columns
 
 __all__ = ["results_table", "result_rows", "SHOWN_METRICS"]
 
@@ -44,7 +45,7 @@ def results_table(
     of accuracies and times and the std of test accuracy."""
     where = where or Where()
     trials = select_trials(store, where, latest=latest)
-    params = list(PARAM_COLUMNS) if all_params else varying_params(trials)
+    params = param_columns(trials.column_names) if all_params else varying_params(trials)
     if per == "config":
         completed = trials if where.names("status") else trials.filter(pc.field("status") == "completed")
         table, columns, rank = _per_config(completed, params, metrics, stats)

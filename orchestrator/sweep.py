@@ -5,6 +5,7 @@ from __future__ import annotations
 from orchestrator.config import Experiment, ModelConfig, grid_points, iter_grid_points, resolve_model, with_overrides
 from orchestrator.config._overrides import replace_fields
 from orchestrator.trial import TrialSpec, trial_id_for
+from orchestrator.usercode import builder_code
 
 __all__ = ["grid_points", "expand_sweep"]
 
@@ -15,6 +16,9 @@ def expand_sweep(experiment: Experiment) -> list[TrialSpec]:
     specs = []
     model_axes = [path for path in experiment.sweep.grid if path.startswith("model.")]
     resolved: dict[str, ModelConfig] = {}  # a model's defaults filled once per distinct model
+    # The builder's source, read once per expansion (model.builder is not a sweep axis), so
+    # every trial of the sweep hashes the same version of it.
+    code = builder_code(experiment.model.builder) if experiment.model.builder is not None else None
     for point in iter_grid_points(experiment.sweep):
         e = with_overrides(experiment, point)
         key = repr([point[path] for path in model_axes])
@@ -26,7 +30,8 @@ def expand_sweep(experiment: Experiment) -> list[TrialSpec]:
             specs.append(
                 TrialSpec(
                     sweep=experiment.name,
-                    trial_id=trial_id_for(e.dataset, model, training),
+                    trial_id=trial_id_for(e.dataset, model, training, code),
+                    builder_code=code,
                     dataset=e.dataset,
                     model=model,
                     training=training,

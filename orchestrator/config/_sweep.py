@@ -69,6 +69,9 @@ def _parse_grid(raw: Any, origin: str) -> dict[str, list[Any]]:
                 f"{origin}: sweep.grid: {path!r} says where or what a trial keeps, not what it "
                 f"computes; set it once under {section}:"
             )
+        if path in ("model.builder", "model.params"):
+            what = "run one sweep per builder" if path == "model.builder" else "sweep each key as model.params.<key>"
+            raise ConfigError(f"{origin}: sweep.grid: {path!r} is not a sweep axis; {what}")
         if path == "training.seed":
             raise ConfigError(f"{origin}: sweep.grid: sweep seeds with sweep.seeds: [0, 1, ...], not the grid")
         if not isinstance(values, list) or not values:
