@@ -52,7 +52,7 @@ def _check_one(model: Any, dataset: Any, code: str | None, data: Any) -> str | N
         out = np.asarray(built(data.x_train[:_SAMPLE], training=False))
     except Exception as e:  # noqa: BLE001 - the user's model failed on real images: their error, one line
         line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        return (f"model.builder {label}: the model fails on a batch of {data.input_shape} images: "
+        return (f"model.builder {label}: the model fails on {tuple(data.input_shape)} images: "
                 f"{type(e).__name__}: {line}")
     want = (min(_SAMPLE, len(data.x_train)), data.num_classes)
     if out.shape != want:

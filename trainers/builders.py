@@ -189,6 +189,7 @@ def _to_float(normalize: bool) -> keras.layers.Rescaling:
 
 
 def _one_line(error: BaseException) -> str:
+    """The first non-empty line of an error message (Keras' run to many lines)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
 

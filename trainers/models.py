@@ -312,7 +312,7 @@ def build_model(
     for a user builder that cannot be imported, raises, or returns no keras.Model. Call
     inside ``strategy.scope()`` so the variables are placed by the strategy.
     """
-    from trainers.builders import assemble, builder_params, call_builder, resolve_builder
+    from trainers.builders import BuilderError, _one_line, assemble, builder_params, call_builder, resolve_builder
 
     builder = resolve_builder(config, builder_code)
     params = builder_params(config)
@@ -325,10 +325,21 @@ def build_model(
         def build() -> keras.Model:
             return call_builder(builder, params, input_shape, num_classes, label)
 
-    return assemble(
-        build, input_shape, normalize=normalize, augment_shift=augment_shift,
-        kernel_regularizer=kernel_regularizer, regularize=regularize, name=config.name,
-    )
+    def assembled() -> keras.Model:
+        return assemble(
+            build, input_shape, normalize=normalize, augment_shift=augment_shift,
+            kernel_regularizer=kernel_regularizer, regularize=regularize, name=config.name,
+        )
+
+    if config.builder is None:
+        return assembled()
+    try:
+        return assembled()
+    except BuilderError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's model does not connect to the images
+        raise BuilderError(f"model.builder {label}: the model fails on {tuple(input_shape)} images: "
+                           f"{type(e).__name__}: {_one_line(e)}") from e
 
 
 def _label(builder: Any) -> str:
