@@ -226,4 +226,12 @@ class Experiment:
     sweep: SweepConfig = SweepConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain data, safe to write as YAML: a builder given as a function object (Python
+        API) appears as ``module:function``, the code itself as its source hash."""
+        data = dataclasses.asdict(self)
+        builder = self.model.builder
+        if builder is not None and not isinstance(builder, str):
+            from orchestrator.usercode import builder_code, builder_label
+
+            data["model"]["builder"] = f"{builder_label(builder)} (a Python function; source {builder_code(builder)})"
+        return data
