@@ -11,6 +11,7 @@ from orchestrator.progress import SweepProgress
 from orchestrator.scheduler import plan_sweep
 from orchestrator.store import ResultsStore, StoreError, StoreWarning
 from orchestrator.sweep import expand_sweep
+from orchestrator.usercode import files_to_ship
 
 __all__ = ["RunSummary", "run_experiment"]
 
@@ -61,7 +62,8 @@ def run_experiment(
     # Imported here: Ray (and its start-up cost) only when there is something to run.
     from cluster import RayExecutor, ray_session
 
-    with ray_session(address):
+    # User files (a builder's) travel to every node of a cluster joined by address.
+    with ray_session(address, ship=files_to_ship(experiment.model.builder)):
         store.save_config(experiment)  # only once the cluster is there: nothing for a run that never ran
         specs_to_run = [dataclasses.replace(s, artifacts_root=store.artifacts_root) for s in plan.to_run]
         try:

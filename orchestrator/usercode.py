@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 __all__ = [
     "BuilderRef", "parse_builder", "absolute_builder", "builder_problem", "builder_code", "builder_label",
-    "builder_source_file",
+    "builder_source_file", "files_to_ship",
 ]
 
 
@@ -63,7 +63,24 @@ def absolute_builder(value: Any, base_dir: str | Path) -> Any:
 
 def builder_problem(value: Any) -> str | None:
     """What is wrong with a builder reference that can be told without importing it (file
-    missing, no such function in it, module not found, source not readable), or None."""
+    missing, no such function in it, module not found, source not readable), or None.
+    Cached per file version: the rules ask once per distinct sweep point."""
+    if not isinstance(value, str):
+        return _problem(value)
+    try:
+        stat = builder_source_file(value).stat()
+    except (LookupError, OSError):
+        return _problem(value)
+    key = (value, stat.st_mtime_ns, stat.st_size)
+    if key not in _PROBLEMS:
+        _PROBLEMS[key] = _problem(value)
+    return _PROBLEMS[key]
+
+
+_PROBLEMS: dict[tuple[str, int, int], str | None] = {}
+
+
+def _problem(value: Any) -> str | None:
     ref = parse_builder(value)
     if ref.kind == "function":
         try:
@@ -186,3 +203,11 @@ def _module_file(module: str) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def files_to_ship(builder: Any) -> list[str]:
+    """The user files a cluster's nodes need for this builder: its file, for a file
+    reference (a module must be installed on the nodes; a function travels pickled)."""
+    if builder is None or parse_builder(builder).kind != "file":
+        return []
+    return [str(builder_source_file(builder).resolve())]

@@ -200,8 +200,11 @@ def _digest(path: Path, name: str) -> str:
 
 def _candidates(path: Path) -> list[Path]:
     """Where a builder file may be on this node: copies Ray's runtime environment shipped
-    (``py_modules`` puts each file in a directory on ``sys.path``), then the path itself."""
-    found = [Path(entry or ".") / path.name for entry in sys.path]
+    (``py_modules`` and a job's ``working_dir`` are directories on ``sys.path``, holding the
+    file or the experiment's directory), then the path itself. The caller picks the one whose
+    source is the code the trial id was made from."""
+    tails = [Path(*path.parts[-k:]) for k in range(1, min(len(path.parts), 4))]
+    found = [Path(entry or ".") / tail for entry in [*sys.path, str(Path.cwd())] for tail in tails]
     return [*dict.fromkeys(p for p in [*found, path] if p.is_file())]
 
 
