@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from orchestrator.errors import InputError
 from orchestrator.store import PARAM_COLUMNS, TRIALS_SCHEMA, ResultsStore, latest_per_trial
-from orchestrator.store._schema import param_columns
+from orchestrator.store._schema import param_columns, user_param_columns
 from orchestrator.store._schema import EPOCHS_SCHEMA
 
 __all__ = [
@@ -137,7 +137,11 @@ class Where:
         return replace(self, conditions=(*self.conditions, _condition("status", "in", list(status))))
 
 
-def _type(column: str) -> pa.DataType:
+def _type(column: str) -> pa.DataType | None:
+    """The column's type; None for a builder's ``model_<key>`` column, whose type the
+    stored files say (values are typed from what they look like)."""
+    if column not in TRIALS_SCHEMA.names and user_param_columns([column]):
+        return None
     return TRIALS_SCHEMA.field(column).type
 
 
@@ -150,8 +154,9 @@ def check_column(column: str, names: Sequence[str] = TRIALS_SCHEMA.names, what: 
 
 
 def _condition(column: str, op: str, value: Any) -> Condition:
-    check_column(column)
-    if pa.types.is_list(_type(column)) and not (op in ("in", "not in") and list(value) == [None]):
+    if not user_param_columns([column]):
+        check_column(column)
+    if _type(column) is not None and pa.types.is_list(_type(column)) and not (op in ("in", "not in") and list(value) == [None]):
         raise QueryError(f"{column} holds lists: only {column}=null and {column}!=null select on it; "
                          "use SQL (orchestrator.sql) for more")
     if op in ("in", "not in"):
@@ -162,6 +167,8 @@ def _condition(column: str, op: str, value: Any) -> Condition:
 def _coerce(column: str, value: Any) -> Any:
     """``value`` (typed, or text from the command line) as the column's Python type."""
     kind = _type(column)
+    if kind is None:
+        return _scalar(value)
     try:
         if pa.types.is_timestamp(kind):
             if isinstance(value, str):
@@ -186,6 +193,21 @@ def _coerce(column: str, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise QueryError(f"{column}: {value!r} is not a {kind} value") from None
+
+
+def _scalar(value: Any) -> Any:
+    """Text from the command line as the number, bool or text it looks like (a builder's
+    params are YAML scalars); typed values as they are."""
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def parse_where(texts: Sequence[str], sweep: str | Sequence[str] | None = None) -> Where:
@@ -224,6 +246,9 @@ def select_trials(store: ResultsStore, where: Where | None = None, *, latest: bo
     pushed = [c for c in where.conditions if c.column in _PUSHED]
     after = [c for c in where.conditions if c.column not in _PUSHED]
     table = store.read_trials(where.sweeps, where=_all(pushed))
+    for c in after:
+        if c.column not in table.column_names:  # a builder's param no trial here has
+            check_column(c.column, param_columns(table.column_names), "params")
     if latest:
         table = latest_per_trial(table)
     condition = _all(after)

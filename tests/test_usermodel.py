@@ -179,10 +179,15 @@ def test_each_param_is_a_typed_column_and_older_rows_read_null(tmp_path, make_st
         store.compact("s")
         assert ParquetResultsStore(store.uri).read_trials("s", columns=["trial_id", "model_width"]).num_rows == 5
 
+    from orchestrator.query import QueryError, parse_where, select_trials
     from orchestrator.results import result_rows
 
     columns, _ = result_rows(store, "s")
     assert {"model_width", "model_rate"} <= set(columns)  # the axes are shown
+    chosen = select_trials(store, parse_where(["model_width=16", "model_rate<1"], sweep="s"))
+    assert chosen["model_width"].to_pylist() == [16] and chosen["model_rate"].to_pylist() == [0.5]
+    with pytest.raises(QueryError, match="did you mean 'model_width'"):
+        select_trials(store, parse_where(["model_widht=16"]))
 
 
 # ---- the build path (TensorFlow) ---------------------------------------------------------
