@@ -73,7 +73,7 @@ def _model(body: str) -> str:
     ("def build(params, input_shape, num_classes):\n    raise ValueError('width must be even')\n",
      "raised ValueError: width must be even"),
     ("def build(params, input_shape, num_classes):\n    return 42\n", "returned int, expected a keras.Model"),
-    ("build = 3\n", "is a int, not a function"),
+    ("build = 3\n", "is not a function (it is int 3)"),
     ("import no_such_module_anywhere\ndef build(params, input_shape, num_classes):\n    pass\n",
      "raised ModuleNotFoundError: No module named 'no_such_module_anywhere'"),
     (_model("    return keras.Model(inputs, keras.layers.Dense(3, activation='softmax')(x))"),

@@ -70,7 +70,8 @@ def resolve_builder(config: ModelConfig, code: str | None = None) -> Builder:
     if function is None:
         raise BuilderError(f"model.builder: {ref.location} has no function {ref.name!r}")
     if not callable(function):
-        raise BuilderError(f"model.builder: {ref.location}:{ref.name} is a {type(function).__name__}, not a function")
+        raise BuilderError(f"model.builder: {ref.location}:{ref.name} is not a function (it is {type(function).__name__} "
+                           f"{_short(function)}); name a def in the file")
     return function
 
 
@@ -186,6 +187,11 @@ def _to_float(normalize: bool) -> keras.layers.Rescaling:
     if normalize:
         return keras.layers.Rescaling(1.0 / 255, name="scale_to_unit")
     return keras.layers.Rescaling(1.0, name="cast_to_float")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _one_line(error: BaseException) -> str:
