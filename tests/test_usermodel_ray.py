@@ -81,7 +81,7 @@ def _model(body: str) -> str:
     (_model("    return keras.Model(inputs, keras.layers.Dense(num_classes)(x))"), "are not probabilities"),
     (_model(f"    return keras.Sequential([keras.layers.Dense(5, input_shape=(3,)), {_SOFTMAX}])"),
      "the model fails on (28, 28, 1) images"),
-])
+], ids=["raises", "not-a-model", "not-a-function", "import-fails", "wrong-class-count", "logits", "wrong-input-shape"])
 def test_a_bad_builder_is_one_line_before_any_trial(local_ray, tmp_path, capsys, source, message):
     (tmp_path / "bad.py").write_text(source)
     config = tmp_path / "exp.yaml"
