@@ -7,7 +7,6 @@ of the example, and every bad builder refused in one line before any trial runs.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
