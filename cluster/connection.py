@@ -21,7 +21,7 @@ __all__ = ["ray_session"]
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None) -> Iterator[None]:
+def ray_session(address: str | None = None, ship: list[str] | tuple[str, ...] = ()) -> Iterator[None]:
     """Run the body connected to Ray.
 
     ``address=None`` joins the cluster named by ``RAY_ADDRESS`` when that is set (Ray sets it
@@ -30,6 +30,11 @@ def ray_session(address: str | None = None) -> Iterator[None]:
     usage reporting, worker logs kept out of the terminal) and stops it afterwards. An address
     (``auto``, ``HOST:6379``) joins an existing cluster and leaves it running. If Ray is
     already initialised in this process (a test, a notebook), it is used as it is.
+
+    ``ship``: user files (model builders) every node needs. Joining a cluster by ``address``
+    sends them in the job's runtime environment (``py_modules``: each lands in a directory on
+    every worker's ``sys.path``, where trainers/builders.py looks for it). A submitted job has
+    them in its uploaded working directory already, and an embedded Ray shares this disk.
     """
     # Checked before Ray sees it: Ray answers a malformed address with a traceback.
     target = parse_address(address, "cluster") if address is not None else None
@@ -39,6 +44,7 @@ def ray_session(address: str | None = None) -> Iterator[None]:
     # Usage stats would try to reach the internet at start-up.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+    joined_by_address = target is not None  # not a job's driver: that has its runtime env
     if target is None:
         target = _address_from_environment()
     if target is not None:
@@ -53,7 +59,8 @@ def ray_session(address: str | None = None) -> Iterator[None]:
             # would join the cluster started last (Ray's /tmp/ray/ray_current_cluster).
             ray.init(address="local", include_dashboard=False, **quiet)
         else:
-            ray.init(address=target.text, **quiet)
+            explicit = {"runtime_env": {"py_modules": list(ship)}} if ship and joined_by_address else {}
+            ray.init(address=target.text, **quiet, **explicit)
     except (ConnectionError, ValueError) as e:  # ValueError: an address Ray still cannot use
         raise InputError(
             f"cannot connect to the Ray cluster at {target.text if target else 'local'!r} ({e}); on a node "

@@ -23,6 +23,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from cluster._startup import TRAINER_DIED, TrainerPool
 from cluster.actor import TrainerActor
 from cluster.rungs import RungKeeper
+from cluster.validation import validate_models
 from orchestrator.config import DatasetConfig, ResourcesConfig
 from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import SweepProgress
@@ -177,9 +178,9 @@ class RayExecutor:
                 prepared.datasets = self._put_datasets(specs)
                 # Start-up works on this cluster (a broken install aborts here, with its error).
                 idle.extend(pool.wait_until_ready(n, self._poll))
-            # Hook: the model of each distinct architecture is to be built once here on a
-            # sample batch, on a ready trainer, so that user code that cannot build fails
-            # before the store is written.
+            with progress.step("building each user model once on a sample batch..."):
+                # User code that cannot build fails here, before the store is written.
+                validate_models(specs, prepared.datasets, _dataset_key)
         except BaseException:
             prepared.release()
             raise

@@ -29,6 +29,7 @@ from cluster.auth import send_token_if_available, token_fix
 from orchestrator.address import parse_address
 from orchestrator.config import Experiment
 from orchestrator.errors import InputError
+from orchestrator.usercode import files_to_ship
 
 __all__ = ["SweepJob", "JobRow", "sweep_job", "submit_sweep", "list_jobs", "job_logs", "follow_job", "stop_job"]
 
@@ -90,6 +91,12 @@ def sweep_job(
         argv += ["--name", name]
     if rerun:
         argv.append("--rerun")
+    for path in files_to_ship(experiment.model.builder):
+        if not Path(path).is_relative_to(config.parent):
+            raise InputError(
+                f"model.builder: {path} is outside {config.parent}, the directory uploaded for the job; "
+                "move the builder file beside the experiment file (or below it)"
+            )
     excludes = list(_EXCLUDES)
     if Path(store).is_relative_to(config.parent):  # a store inside the uploaded directory
         excludes.append("/" + Path(store).relative_to(config.parent).as_posix())

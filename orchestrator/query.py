@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from orchestrator.errors import InputError
 from orchestrator.store import PARAM_COLUMNS, TRIALS_SCHEMA, ResultsStore, latest_per_trial
+from orchestrator.store._schema import param_columns, user_param_columns
 from orchestrator.store._schema import EPOCHS_SCHEMA
 
 __all__ = [
@@ -136,7 +137,11 @@ class Where:
         return replace(self, conditions=(*self.conditions, _condition("status", "in", list(status))))
 
 
-def _type(column: str) -> pa.DataType:
+def _type(column: str) -> pa.DataType | None:
+    """The column's type; None for a builder's ``model_<key>`` column, whose type the
+    stored files say (values are typed from what they look like)."""
+    if column not in TRIALS_SCHEMA.names and user_param_columns([column]):
+        return None
     return TRIALS_SCHEMA.field(column).type
 
 
@@ -149,8 +154,9 @@ def check_column(column: str, names: Sequence[str] = TRIALS_SCHEMA.names, what: 
 
 
 def _condition(column: str, op: str, value: Any) -> Condition:
-    check_column(column)
-    if pa.types.is_list(_type(column)) and not (op in ("in", "not in") and list(value) == [None]):
+    if not user_param_columns([column]):
+        check_column(column)
+    if _type(column) is not None and pa.types.is_list(_type(column)) and not (op in ("in", "not in") and list(value) == [None]):
         raise QueryError(f"{column} holds lists: only {column}=null and {column}!=null select on it; "
                          "use SQL (orchestrator.sql) for more")
     if op in ("in", "not in"):
@@ -161,6 +167,8 @@ def _condition(column: str, op: str, value: Any) -> Condition:
 def _coerce(column: str, value: Any) -> Any:
     """``value`` (typed, or text from the command line) as the column's Python type."""
     kind = _type(column)
+    if kind is None:
+        return _scalar(value)
     try:
         if pa.types.is_timestamp(kind):
             if isinstance(value, str):
@@ -185,6 +193,21 @@ def _coerce(column: str, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError, OverflowError):  # Overflow: batch_size<1e400 (int(inf))
         raise QueryError(f"{column}: {value!r} is not a {kind} value") from None
+
+
+def _scalar(value: Any) -> Any:
+    """Text from the command line as the number, bool or text it looks like (a builder's
+    params are YAML scalars); typed values as they are."""
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def parse_where(texts: Sequence[str], sweep: str | Sequence[str] | None = None) -> Where:
@@ -223,6 +246,9 @@ def select_trials(store: ResultsStore, where: Where | None = None, *, latest: bo
     pushed = [c for c in where.conditions if c.column in _PUSHED]
     after = [c for c in where.conditions if c.column not in _PUSHED]
     table = store.read_trials(where.sweeps, where=_all(pushed))
+    for c in after:
+        if c.column not in table.column_names:  # a builder's param no trial here has
+            check_column(c.column, param_columns(table.column_names), "params")
     if latest:
         table = latest_per_trial(table)
     condition = _all(after)
@@ -242,8 +268,10 @@ def _groupable(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     return table
 
 
-def varying_params(table: pa.Table, candidates: Sequence[str] = PARAM_COLUMNS) -> list[str]:
-    """The params (in ``candidates``) with more than one value in ``table`` (null is a value)."""
+def varying_params(table: pa.Table, candidates: Sequence[str] | None = None) -> list[str]:
+    """The params (in ``candidates``; default: every params column of ``table``, builders'
+    ``model_<key>`` columns included) with more than one value in ``table`` (null is a value)."""
+    candidates = param_columns(table.column_names) if candidates is None else candidates
     present = [c for c in candidates if c in table.column_names]
     keys = _groupable(table.select(present), present)
     return [c for c in present if pc.count_distinct(keys[c], mode="all").as_py() > 1]
@@ -352,7 +380,7 @@ def sweep_differences(trials: pa.Table, a: str, b: str) -> dict[str, tuple[Any, 
     second sweep changed (e.g. ``epochs``: (10, 15))."""
     differences = {}
     sides = [trials.filter(pc.field("sweep") == s) for s in (a, b)]
-    for param in PARAM_COLUMNS:
+    for param in param_columns(trials.column_names):
         if param == "seed" or param not in trials.column_names:
             continue
         values = [_groupable(side.select([param]), [param])[param].unique().to_pylist() for side in sides]
@@ -381,7 +409,7 @@ def compare_sweeps(
     if missing := [s for s in (a, b) if s not in found]:
         raise QueryError(f"sweep {missing[0]!r} has no trials matching the query; check the name (orch results lists sweeps)")
     for param in ignore or ():
-        check_column(param, PARAM_COLUMNS, "params")
+        check_column(param, param_columns(trials.column_names), "params")
     ignored = set(sweep_differences(trials, a, b) if ignore is None else ignore) | {"seed"}
     keys = [p for p in varying_params(trials) if p not in ignored]
     sides = {}
@@ -401,7 +429,8 @@ def compare_sweeps(
         mean_a, mean_b = row[f"mean_{metric}_a"], row[f"mean_{metric}_b"]
         row["delta"] = None if mean_a is None or mean_b is None else mean_b - mean_a
         rows.append(row)
-    key_types = [pa.field(k, pa.string() if pa.types.is_list(_type(k)) else _type(k)) for k in keys]
+    key_types = [pa.field(k, pa.string() if pa.types.is_list(t) else t) for k in keys
+                 for t in [trials.schema.field(k).type]]
     value_fields = [
         pa.field(f"{name}_{s}", kind) for s in ("a", "b")
         for name, kind in (("trials", pa.int64()), (f"mean_{metric}", pa.float64()), (f"std_{metric}", pa.float64()))
@@ -441,9 +470,9 @@ def learning_curves(
         trial_ids = _resolve_ids(store, trial_ids, where.sweeps)
         # Only the columns needed: one trial's curve is then a small read.
         wanted = {"sweep", "trial_id", "run_id", "started_at", "ended_at", *(c.column for c in where.conditions)}
-        if len(set(trial_ids)) > 1:
-            wanted.update(PARAM_COLUMNS)  # the labels that tell the curves apart
-        columns = [c for c in TRIALS_SCHEMA.names if c in wanted]
+        several = len(set(trial_ids)) > 1
+        # With several trials, every params column (builders' ones too): the labels that tell the curves apart.
+        columns = None if several else [c for c in TRIALS_SCHEMA.names if c in wanted]
         trials = latest_per_trial(store.read_trials(where.sweeps, trial_ids=trial_ids, columns=columns))
         condition = _all(where.conditions)
         trials = trials if condition is None else trials.filter(condition)
@@ -468,7 +497,7 @@ def curve_stats(curves: pa.Table, metric: str = "val_accuracy", by: Sequence[str
     """Per config (``by``; default: the labels of :func:`learning_curves` except seed) and
     epoch: mean, std and count of ``metric`` over the trials (seeds) of that config."""
     if by is None:
-        by = [c for c in curves.column_names if c in PARAM_COLUMNS and c != "seed"]
+        by = [c for c in curves.column_names if c in param_columns(curves.column_names) and c != "seed"]
     return aggregate(curves, by=[*by, "epoch"], metrics=[metric], stats=["mean", "std", "count"])
 
 

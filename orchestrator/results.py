@@ -6,6 +6,8 @@ stores of many thousands of trials.
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -13,7 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestrator.query import STATS, Where, aggregate, best, check_column, higher_is_better, select_trials, varying_params
-from orchestrator.store import PARAM_COLUMNS, ResultsStore
+from orchestrator.store import ResultsStore
+from orchestrator.store._schema import param_columns
 
 __all__ = ["results_table", "result_rows", "SHOWN_METRICS"]
 
@@ -44,7 +47,7 @@ def results_table(
     of accuracies and times and the std of test accuracy."""
     where = where or Where()
     trials = select_trials(store, where, latest=latest)
-    params = list(PARAM_COLUMNS) if all_params else varying_params(trials)
+    params = param_columns(trials.column_names) if all_params else varying_params(trials)
     if per == "config":
         completed = trials if where.names("status") else trials.filter(pc.field("status") == "completed")
         table, columns, rank = _per_config(completed, params, metrics, stats)
@@ -93,3 +96,17 @@ def result_rows(
     exactly its axes."""
     table = results_table(store, Where.of(sweep=sweep), per=per, sort=sort, descending=descending, all_params=all_params)
     return table.column_names, table.to_pylist()
+
+
+class _CallableModule(types.ModuleType):
+    """``orch.results(store, sweep=None, per="trial")`` (orchestrator/api.py): this module is
+    the package's attribute ``results`` once anything imports it, so calling it is the API
+    function of the same name."""
+
+    def __call__(self, store: Any = None, sweep: str | None = None, per: Literal["trial", "config"] = "trial") -> pa.Table:
+        from orchestrator.api import DEFAULT_STORE, results
+
+        return results(DEFAULT_STORE if store is None else store, sweep, per)
+
+
+sys.modules[__name__].__class__ = _CallableModule

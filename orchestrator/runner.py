@@ -13,6 +13,7 @@ from orchestrator.scheduler import plan_sweep
 from orchestrator.store import ResultsStore, StoreError, StoreWarning
 from orchestrator.sweep import expand_sweep
 from orchestrator.trial import TrialSpec
+from orchestrator.usercode import files_to_ship
 
 __all__ = ["RunSummary", "run_experiment", "specs_for_run"]
 
@@ -72,7 +73,8 @@ def run_experiment(
 
     with contextlib.ExitStack() as session:
         with progress.step("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}..."):
-            session.enter_context(ray_session(address))
+            # User files (a builder's) travel to every node of a cluster joined by address.
+            session.enter_context(ray_session(address, ship=files_to_ship(experiment.model.builder)))
         specs_to_run = specs_for_run(plan.to_run, store.artifacts_root, rerun=rerun)
         executor = RayExecutor()
         # Every check first (resources against the cluster, data, trainers start); nothing

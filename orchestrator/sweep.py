@@ -13,6 +13,7 @@ from orchestrator.config import Experiment, ModelConfig, grid_points, resolve_mo
 from orchestrator.config._overrides import replace_fields
 from orchestrator.config._sweep import sweep_points
 from orchestrator.trial import TrialSpec, trial_id_for
+from orchestrator.usercode import builder_code
 
 __all__ = ["grid_points", "expand_sweep", "specs_for_point", "planned_points"]
 
@@ -27,16 +28,30 @@ def planned_points(experiment: Experiment) -> list[dict[str, Any]]:
 def expand_sweep(experiment: Experiment) -> list[TrialSpec]:
     """One ``TrialSpec`` per planned point and seed (seeds innermost)."""
     cache: dict[str, ModelConfig] = {}
+    # The builder's source, read once per expansion (model.builder is not a sweep axis), so
+    # every trial of the sweep hashes the same version of it.
+    code = builder_code_of(experiment)
     specs = []
     for point in planned_points(experiment):
-        specs.extend(specs_for_point(experiment, point, cache))
+        specs.extend(specs_for_point(experiment, point, cache, code))
     return specs
 
 
+def builder_code_of(experiment: Experiment) -> str | None:
+    """The hash of the experiment's model builder's source (None for a built-in model)."""
+    return builder_code(experiment.model.builder) if experiment.model.builder is not None else None
+
+
 def specs_for_point(
-    experiment: Experiment, point: dict[str, Any], _models: dict[str, ModelConfig] | None = None
+    experiment: Experiment,
+    point: dict[str, Any],
+    _models: dict[str, ModelConfig] | None = None,
+    code: str | None = None,
 ) -> list[TrialSpec]:
-    """The trials of one point (dotted field -> value): one per seed of the sweep."""
+    """The trials of one point (dotted field -> value): one per seed of the sweep. ``code``:
+    :func:`builder_code_of` the experiment, computed here when not given."""
+    if code is None:
+        code = builder_code_of(experiment)
     seeds = experiment.sweep.seeds or [experiment.training.seed]
     e = with_overrides(experiment, point)
     # A model's defaults are filled once per distinct model: planning 100,000 trials makes
@@ -46,13 +61,14 @@ def specs_for_point(
     model = cache.get(key)
     if model is None:
         model = cache[key] = resolve_model(e.model)
-    specs = []
+    trials = []
     for seed in seeds:
         training = replace_fields(e.training, {"seed": seed})
-        specs.append(
+        trials.append(
             TrialSpec(
                 sweep=experiment.name,
-                trial_id=trial_id_for(e.dataset, model, training),
+                trial_id=trial_id_for(e.dataset, model, training, code),
+                builder_code=code,
                 dataset=e.dataset,
                 model=model,
                 training=training,
@@ -62,4 +78,4 @@ def specs_for_point(
                 point=point,
             )
         )
-    return specs
+    return trials

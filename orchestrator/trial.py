@@ -27,7 +27,10 @@ from orchestrator.config import (
 )
 from orchestrator.data_identity import data_digest
 
-__all__ = ["TRIAL_ID_VERSION", "IDENTITY_SECTIONS", "identity_fields", "param_column", "TrialStatus", "TrialSpec", "EpochRecord", "TrialResult", "trial_id_for"]
+__all__ = [
+    "TRIAL_ID_VERSION", "IDENTITY_SECTIONS", "USER_PARAM_PREFIX", "identity_fields", "param_column", "user_param_column",
+    "TrialStatus", "TrialSpec", "EpochRecord", "TrialResult", "trial_id_for",
+]
 
 # Bump when a code change alters what a given config computes (e.g. a different default
 # initialiser): old results then no longer count as "already run".
@@ -38,7 +41,11 @@ TRIAL_ID_VERSION = 1
 _NOT_IDENTITY = {"dataset": {"data_dir", "allow_pickle", "path", "loader", "params"}}
 # Fields added after results were stored: while at their default (which is the behaviour
 # from before they existed) they stay out of the hash, so stored trials keep their ids.
-_ADDED_LATER = {"training": {"augment_shift"}, "dataset": {"image_size"}}
+_ADDED_LATER = {"training": {"augment_shift"}, "dataset": {"image_size"}, "model": {"builder", "params"}}
+# Config fields that are not one column each: a builder's params become one column per key,
+# model_<key> (USER_PARAM_PREFIX); no built-in column starts with it (checked below).
+_NOT_A_COLUMN = {"model": {"params"}}
+USER_PARAM_PREFIX = "model_"
 
 
 class TrialStatus(str, enum.Enum):
@@ -57,13 +64,13 @@ IDENTITY_SECTIONS = ("dataset", "model", "training")
 
 
 def identity_fields() -> list[tuple[str, dataclasses.Field]]:
-    """(section, field) of every config field that determines a trial's result, in the
-    order of the params columns of the results tables."""
+    """(section, field) of every config field that determines a trial's result and has a
+    column of its own, in the order of the params columns of the results tables."""
     return [
         (section, f)
         for section in IDENTITY_SECTIONS
         for f in dataclasses.fields(SECTIONS[section])
-        if f.name not in _NOT_IDENTITY.get(section, ())
+        if f.name not in _NOT_IDENTITY.get(section, ()) and f.name not in _NOT_A_COLUMN.get(section, ())
     ]
 
 
@@ -98,12 +105,18 @@ def _add_data_digest(values: dict[str, Any], dataset: DatasetConfig) -> None:
         values["data"] = digest
 
 
-def trial_id_for(dataset: DatasetConfig, model: ModelConfig, training: TrainingConfig) -> str:
+def trial_id_for(
+    dataset: DatasetConfig, model: ModelConfig, training: TrainingConfig, builder_code: str | None = None
+) -> str:
     """Content hash of everything that determines a trial's result (resources excluded:
-    the same trial on other hardware is the same experiment)."""
+    the same trial on other hardware is the same experiment). A builder enters as its code
+    (``builder_code``, from :func:`orchestrator.usercode.builder_code`; computed here when not
+    given), not as its path: moving the file keeps the ids, editing it changes them."""
     configs = dict(zip(IDENTITY_SECTIONS, (dataset, model, training)))
     identity = {"version": TRIAL_ID_VERSION, **{s: _identity(c) for s, c in configs.items()}}
     _add_data_digest(identity["dataset"], dataset)
+    if model.builder is not None:
+        identity["model"]["builder"] = builder_code or _builder_code(model.builder)
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -127,10 +140,18 @@ class TrialSpec:
     # --rerun`). Not identity: how a run starts, not what it computes. A retry after a
     # crash clears it, to go on from the crashed attempt's checkpoint.
     fresh_start: bool = False
+    # The hash of the builder's source the trial id was made from (None: a built-in model):
+    # a trainer checks that the code it imports is that code.
+    builder_code: str | None = None
 
     def params(self) -> dict[str, Any]:
-        """Every identity field as a flat column -> value mapping (columns are unique leaf names)."""
-        return {param_column(s, f.name): getattr(getattr(self, s), f.name) for s, f in identity_fields()}
+        """Every identity field as a flat column -> value mapping (columns are unique leaf
+        names), then the builder's params as ``model_<key>`` columns."""
+        values = {param_column(s, f.name): getattr(getattr(self, s), f.name) for s, f in identity_fields()}
+        if self.model.builder is not None:
+            values["builder"] = _builder_label(self.model.builder)
+        values.update((user_param_column(k), v) for k, v in self.model.params.items())
+        return values
 
     @property
     def label(self) -> str:
@@ -146,10 +167,29 @@ def param_column(section: str, key: str) -> str:
     return section if key == "name" else key
 
 
+def user_param_column(key: str) -> str:
+    """Column of ``model.params.<key>`` in the results tables: ``model_<key>``."""
+    return f"{USER_PARAM_PREFIX}{key}"
+
+
+def _builder_code(builder: Any) -> str:
+    from orchestrator.usercode import builder_code  # reads files; only for builder models
+
+    return builder_code(builder)
+
+
+def _builder_label(builder: Any) -> str:
+    from orchestrator.usercode import builder_label
+
+    return builder_label(builder)
+
+
 def _check_columns_unique() -> None:
     seen: dict[str, str] = {}
     for section, f in identity_fields():
         column = param_column(section, f.name)
+        if column.startswith(USER_PARAM_PREFIX):  # model.params keys own that prefix
+            raise RuntimeError(f"config field {section}.{f.name} has column {column!r}, which could clash with model.params")
         if column in seen:
             raise RuntimeError(f"config fields {seen[column]} and {section}.{f.name} share column {column!r}")
         seen[column] = f"{section}.{f.name}"

@@ -1,6 +1,7 @@
 """A real multi-node Ray cluster on this machine: a head and a worker node started with
 `ray start` (one CPU and two logical GPUs each), token authentication on, as a user would run
-it. Sweeps across both nodes, `orch submit` through the Jobs API, and a node lost mid-sweep.
+it. Sweeps across both nodes, `orch submit` through the Jobs API, a node lost mid-sweep, and
+a user's model from a directory that only the driver has.
 
 The cluster is private to this module: free ports, and its own Ray temp dir, so its
 `ray_current_cluster` file does not make other processes' `ray.init()` join it. It is torn down
@@ -345,3 +346,52 @@ def test_a_sweep_job_runs_the_config_from_its_uploaded_directory(tmp_path, monke
     assert [Path(p).name for p in job.runtime_env["py_modules"]] == ["orchestrator", "cluster", "trainers"]
     assert {".git", "__pycache__", "orch-results", "/results"} <= set(job.runtime_env["excludes"])
     assert job.metadata["orch_sweep"] == "grid"
+
+
+# A builder that only runs from a copy Ray shipped (a runtime environment's directory), never
+# from the directory it was written in: as on a cluster whose nodes do not have that directory.
+_SHIPPED_ONLY = '''import keras
+
+
+def build(params, input_shape, num_classes):
+    if "runtime_resources" not in __file__:
+        raise RuntimeError(f"imported from {__file__}, not from a copy Ray shipped")
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Dense(params["units"], activation="relu")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+'''
+
+
+def test_a_user_model_from_a_local_directory_runs_on_both_nodes(cluster, tmp_path, capsys):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "shipped_model.py").write_text(_SHIPPED_ONLY)
+    (user / "exp.yaml").write_text(
+        "dataset:\n  name: mnist_sample\nmodel:\n  builder: shipped_model.py:build\n  params: {units: 16}\n"
+        "training:\n  epochs: 1\n  batch_size: 512\nresources:\n  trainers: 2\n"
+        "sweep:\n  grid:\n    model.params.units: [8, 16]\n"
+    )
+    store_dir = tmp_path / "store"
+    common = [str(user / "exp.yaml"), "--store", str(store_dir)]
+    assert main(["run", *common, "--address", cluster.address, "--name", "by-address"]) == 0
+    capsys.readouterr()
+    assert main(["submit", *common, "--address", cluster.dashboard, "--name", "by-job"]) == 0
+    job_id = capsys.readouterr().out.strip()
+    assert main(["jobs", "logs", job_id, "--address", cluster.dashboard, "--follow"]) == 0
+    for sweep in ("by-address", "by-job"):
+        rows = _stored(store_dir, sweep)
+        assert sorted(r["model_units"] for r in rows) == [8, 16] and all(r["status"] == "completed" for r in rows), rows
+        assert {r["node_id"] for r in rows} == {n.node_id for n in cluster.nodes}
+
+
+def test_a_job_refuses_a_builder_outside_its_uploaded_directory(tmp_path):
+    from cluster.jobs import sweep_job
+    from orchestrator.config import load_experiment
+    from orchestrator.errors import InputError
+
+    (tmp_path / "models.py").write_text("def build(params, input_shape, num_classes):\n    pass\n")
+    config = tmp_path / "exp" / "grid.yaml"
+    config.parent.mkdir()
+    config.write_text("model:\n  builder: ../models.py:build\n")
+    with pytest.raises(InputError, match="is outside .*exp, the directory uploaded for the job; move the builder"):
+        sweep_job(config, load_experiment(config), store=str(tmp_path / "store"))

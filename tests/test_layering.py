@@ -19,7 +19,8 @@ def _imported(module: str) -> set[str]:
 
 
 @pytest.mark.parametrize("module", ["orchestrator", "orchestrator.cli", "orchestrator.store", "orchestrator.runner",
-                                    "orchestrator.query", "orchestrator.plots", "orchestrator.sql"])
+                                    "orchestrator.query", "orchestrator.plots", "orchestrator.sql",
+                                    "orchestrator.api", "orchestrator.usercode"])
 def test_orchestrator_core_imports_neither_tensorflow_nor_ray(module):
     loaded = _imported(module)
     assert not loaded & {"tensorflow", "ray", "keras", "cluster", "trainers"}

@@ -356,7 +356,7 @@ def test_builtin_trial_ids_are_unchanged() -> None:
         ({"params": {"n": 1}}, r"dataset\.params: are the loader function's arguments"),
         ({"name": "npz", "path": "x", "data_dir": "d"}, r"dataset\.data_dir: is for the built-in datasets"),
         ({"name": "npz", "path": "x", "image_size": [8, 8]}, r"dataset\.image_size: \[height, width\] for name: image_folder"),
-        ({"loader": "a.py:load", "params": {"1x": 2}}, r"dataset\.params: keys must be Python names"),
+        ({"loader": "a.py:load", "params": {"1x": 2}}, r"dataset\.params: parameter name '1x' must be letters, digits and '_'"),
     ],
 )
 def test_dataset_fields_that_do_not_go_together(dataset: dict, match: str) -> None:

@@ -24,7 +24,7 @@ import keras
 
 from orchestrator.config import MODEL_DEFAULTS, ModelConfig, resolve_model
 
-__all__ = ["build_model", "resolve_config", "LayerFactory", "ModelBuilder", "MODELS", "MODEL_DEFAULTS"]
+__all__ = ["build_model", "builtin_params", "resolve_config", "LayerFactory", "ModelBuilder", "MODELS", "BUILDERS", "MODEL_DEFAULTS"]
 
 Regularize = Literal["all", "conv", "dense"]
 Layers = list[keras.layers.Layer]
@@ -251,6 +251,39 @@ MODELS: dict[str, ModelBuilder] = {
 }
 
 
+def builtin_params(config: ModelConfig) -> dict[str, Any]:
+    """A built-in model's ``params``: its config fields (all but name, builder, params)."""
+    return {
+        f.name: list(value) if isinstance(value := getattr(config, f.name), list) else value
+        for f in dataclasses.fields(ModelConfig)
+        if f.name not in ("name", "builder", "params")
+    }
+
+
+def _as_builder(name: str, layers: ModelBuilder) -> Callable[[dict[str, Any], tuple[int, ...], int], keras.Model]:
+    """The built-in ``name`` as a builder with the user's signature: ``params`` are its
+    config fields; it returns its layers then the softmax output, for float images."""
+
+    def build(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
+        from trainers.builders import shared_layers
+
+        make = LayerFactory(resolve_config(ModelConfig(name=name, **params)))
+        body = layers(make.config, make)
+        # Made here, between the body and the output, as before builders existed: layers
+        # draw their seeds as they are made, so this order keeps every trial's weights.
+        shared_layers()
+        return keras.Sequential([keras.Input(shape=tuple(input_shape)), *body, make.output(num_classes)], name=name)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = layers.__doc__
+    return build
+
+
+# Every built-in model as a builder ``build(params, input_shape, num_classes)``, the same
+# contract as a user's: the trainer resolves, calls and compiles them all alike.
+BUILDERS = {name: _as_builder(name, layers) for name, layers in MODELS.items()}
+
+
 def build_model(
     config: ModelConfig,
     input_shape: tuple[int, ...],
@@ -260,55 +293,56 @@ def build_model(
     kernel_regularizer: keras.regularizers.Regularizer | None = None,
     regularize: Regularize = "all",
     augment_shift: float = 0.0,
+    builder_code: str | None = None,
 ) -> keras.Model:
-    """Build ``config.name`` for uint8 images of ``input_shape`` and ``num_classes`` classes.
+    """Build ``config``'s model (a built-in ``config.name`` or the user's ``config.builder``)
+    for uint8 images of ``input_shape`` and ``num_classes`` classes.
 
     The model's first layer converts the images to float32 and, when ``normalize``, scales
-    them to [0, 1]; otherwise the raw 0-255 values go in, as some references did. The last
-    layer is a softmax over ``num_classes``. ``kernel_regularizer`` is applied to the kernels
-    of the conv layers, the dense layers (output included) or ``"all"``, per ``regularize``.
-    ``augment_shift`` > 0 adds a random translation by up to that fraction of the image size,
-    active in training only (Keras skips it in evaluate and predict); it has no weights, so
-    the parameter count is the architecture's.
+    them to [0, 1]; otherwise the raw 0-255 values go in, as some references did. The
+    built-ins end with a softmax over ``num_classes``; a builder's model must too.
+    ``kernel_regularizer`` is applied to the kernels of the conv layers, the dense layers
+    (output included) or ``"all"``, per ``regularize``. ``augment_shift`` > 0 adds a random
+    translation by up to that fraction of the image size, active in training only (Keras
+    skips it in evaluate and predict); it has no weights, so the parameter count is the
+    architecture's. ``builder_code``: the source hash the trial id was made from.
 
     Raises ValueError for an unknown model, an unknown ``regularize``, or a ``filters`` /
-    ``hidden_units`` list of the wrong length for the model. Call inside
-    ``strategy.scope()`` so the variables are placed by the strategy.
+    ``hidden_units`` list of the wrong length for the model; ``BuilderError`` (a ValueError)
+    for a user builder that cannot be imported, raises, or returns no keras.Model. Call
+    inside ``strategy.scope()`` so the variables are placed by the strategy.
     """
-    builder = MODELS.get(config.name)
-    if builder is None:
-        raise ValueError(f"unknown model {config.name!r}; choose one of {', '.join(MODELS)}")
-    if regularize not in ("all", "conv", "dense"):
-        raise ValueError(f"regularize: expected 'all', 'conv' or 'dense', got {regularize!r}")
-    make = LayerFactory(resolve_config(config), kernel_regularizer, regularize)
-    body = builder(make.config, make)
-    return keras.Sequential(
-        [
-            keras.Input(shape=tuple(input_shape), dtype="uint8"),
-            _to_float(normalize),
-            *_augmentation(augment_shift),
-            *body,
-            make.output(num_classes),
-        ],
-        name=config.name,
-    )
+    from trainers.builders import BuilderError, _one_line, assemble, builder_params, call_builder, resolve_builder
+
+    builder = resolve_builder(config, builder_code)
+    params = builder_params(config)
+    if config.builder is None:
+        def build() -> keras.Model:
+            return builder(params, tuple(input_shape), num_classes)
+    else:
+        label = _label(config.builder)
+
+        def build() -> keras.Model:
+            return call_builder(builder, params, input_shape, num_classes, label)
+
+    def assembled() -> keras.Model:
+        return assemble(
+            build, input_shape, normalize=normalize, augment_shift=augment_shift,
+            kernel_regularizer=kernel_regularizer, regularize=regularize, name=config.name,
+        )
+
+    if config.builder is None:
+        return assembled()
+    try:
+        return assembled()
+    except BuilderError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's model does not connect to the images
+        raise BuilderError(f"model.builder {label}: the model fails on {tuple(input_shape)} images: "
+                           f"{type(e).__name__}: {_one_line(e)}") from e
 
 
-def _augmentation(shift: float) -> list[keras.layers.Layer]:
-    """Random shifts of the training images, filled with 0 (the background of MNIST-like
-    images, scaled or not). Seeded by the trial's global seed."""
-    if not shift:
-        return []
-    return [keras.layers.RandomTranslation(shift, shift, fill_mode="constant", fill_value=0.0, name="random_shift")]
+def _label(builder: Any) -> str:
+    from orchestrator.usercode import builder_label
 
-
-def _to_float(normalize: bool) -> keras.layers.Rescaling:
-    """The uint8 -> float32 input layer: scaled to [0, 1], or the raw 0-255 values.
-
-    Unscaled is ``Rescaling(1.0)``, i.e. a bare cast: Keras' autocasting converts only float
-    inputs, and a built-in layer keeps saved models loadable without this module (a Lambda
-    or custom cast layer would need it, or unsafe deserialisation).
-    """
-    if normalize:
-        return keras.layers.Rescaling(1.0 / 255, name="scale_to_unit")
-    return keras.layers.Rescaling(1.0, name="cast_to_float")
+    return builder_label(builder)

@@ -41,7 +41,8 @@ def global_batch_size(batch_size: int, scope: str, replicas: int) -> int:
 
 
 def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, replicas: int) -> keras.Model:
-    """Model + optimizer + loss, inside the strategy scope. The loss is the mean over a
+    """Model (built-in or the user's builder: resolved, called, wrapped in the shared input
+    layers) + optimizer + loss, inside the strategy scope. The loss is the mean over a
     replica's share of the batch; L1/L2 penalties enter it through the kernels' regularizers."""
     training = spec.training
     penalty = keras.regularizers.L1L2(l1=training.l1, l2=training.l2) if training.l1 or training.l2 else None
@@ -53,6 +54,7 @@ def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, r
         kernel_regularizer=penalty,
         regularize=training.regularize,
         augment_shift=training.augment_shift,
+        builder_code=spec.builder_code,
     )
     model.compile(
         optimizer=build_optimizer(training, steps_per_epoch),

@@ -16,6 +16,9 @@ Where things are:
 - ``_loader``: files and mappings in, :class:`Experiment` out
 - ``_overrides``: ``--set KEY=VALUE``
 
+``model.builder`` / ``model.params`` (the user's own model) are checked here for form; the
+builder's file is read, never imported, by ``orchestrator.usercode``.
+
 Pure Python: imports neither TensorFlow nor Ray.
 """
 

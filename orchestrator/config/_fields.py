@@ -11,18 +11,34 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from orchestrator.errors import ConfigError
 
-__all__ = ["Range", "in_range", "INT64_MAX", "coerce_field", "field_range", "type_name"]
+__all__ = [
+    "Range", "in_range", "INT64_MAX", "coerce_field", "field_range", "type_name", "Builder", "ParamValue",
+    "PARAM_KEY_RE",
+]
 
 # Every int lands in an int64 Parquet column; larger values cannot be stored.
 INT64_MAX = 2**63 - 1
 
 _UnionType = type(int | None)
+# A model.params key: it becomes a column name (model_<key>) and a dotted path (model.params.<key>).
+PARAM_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class Builder:
+    """Type marker of ``model.builder``: ``"file.py:function"``, ``"package.module:function"``,
+    or (from Python) a function object. Checked for form here; for existence in ``_rules``."""
+
+
+class ParamValue:
+    """Type marker of a ``model.params`` value: a YAML scalar (null, bool, int, finite float,
+    text) or a list of them (lists may nest)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,12 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str, rng: Range | None
     for option in options:
         if option is type(None):
             continue
+        if option is Builder:
+            return _coerce_builder(value, key, origin)
+        if option is ParamValue:
+            return _coerce_param(value, key, origin)
+        if typing.get_origin(option) is dict:
+            return _coerce_params(value, key, origin)
         if typing.get_origin(option) is Literal:
             choices = typing.get_args(option)
             if _is_hashable(value) and value in choices and type(value) in {type(c) for c in choices}:
@@ -143,6 +165,48 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str, rng: Range | None
     raise ConfigError(f"{origin}: {key}: expected {expected}, got {type(value).__name__} {_short(value)}")
 
 
+_BUILDER_RE = re.compile(r"^(?P<where>.+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _coerce_builder(value: Any, key: str, origin: str) -> Any:
+    if callable(value) and not isinstance(value, type):
+        return value  # a function from the Python API; its source is read in orchestrator.usercode
+    if not isinstance(value, str) or not _BUILDER_RE.match(value.strip()):
+        raise ConfigError(
+            f"{origin}: {key}: expected 'file.py:function' or 'package.module:function', got {_short(value)}"
+        )
+    return value.strip()
+
+
+def _coerce_params(value: Any, key: str, origin: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{origin}: {key}: expected a mapping of name: value, got {type(value).__name__} {_short(value)}")
+    params = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not PARAM_KEY_RE.match(name):
+            why = ": it becomes the results column model_<name>" if key.startswith("model.") else ""
+            raise ConfigError(
+                f"{origin}: {key}: parameter name {_short(name)} must be letters, digits and '_' "
+                f"(not starting with a digit){why}"
+            )
+        params[name] = _coerce_param(item, f"{key}.{name}", origin)
+    return params
+
+
+def _coerce_param(value: Any, key: str, origin: str) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        _check_number(value, None, key, origin)
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_coerce_param(v, f"{key}[{i}]", origin) for i, v in enumerate(value)]
+    raise ConfigError(
+        f"{origin}: {key}: expected a YAML scalar (number, text, true/false, null) or a list of them, "
+        f"got {type(value).__name__} {_short(value)}"
+    )
+
+
 def _is_hashable(value: Any) -> bool:
     try:
         hash(value)
@@ -160,6 +224,10 @@ def _short(value: Any, limit: int = 60) -> str:
 def type_name(option: Any) -> str:
     if typing.get_origin(option) is dict:
         return "a mapping"
+    if option is Builder:
+        return "'file.py:function'"
+    if option is ParamValue:
+        return "a YAML scalar or list"
     if typing.get_origin(option) is list:
         return f"a non-empty list of {type_name(typing.get_args(option)[0])}"
     return "null" if option is type(None) else getattr(option, "__name__", str(option))

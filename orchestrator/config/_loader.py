@@ -18,6 +18,7 @@ from orchestrator.config._sections import SECTIONS, Experiment
 from orchestrator.config._sweep import check_sweep_size, parse_sweep
 from orchestrator.config._yaml import yaml_load
 from orchestrator.errors import ConfigError
+from orchestrator.usercode import absolute_builder
 
 __all__ = ["load_experiment", "parse_experiment", "reject_unknown", "resolve_data_paths", "TOP_LEVEL"]
 
@@ -68,6 +69,7 @@ def load_experiment(
         set_dotted(raw, key, value)
     if name is not None:
         raw["name"] = name
+    absolute_paths(raw, path.parent)
     # Data paths, the file's and --set's alike: against the file's directory (as model.builder).
     raw = resolve_data_paths(raw, path.resolve().parent)
     return parse_experiment(raw, origin=str(path))
@@ -78,7 +80,9 @@ def parse_experiment(raw: dict[str, Any], origin: str = "<config>") -> Experimen
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping of sections ({', '.join(TOP_LEVEL)}), got {type(raw).__name__}")
     reject_unknown(raw, TOP_LEVEL, where="", origin=origin)
-    raw = resolve_data_paths(raw, Path.cwd())  # a mapping's relative paths (the Python API): from where Python runs
+    raw = dict(raw)
+    absolute_paths(raw, Path.cwd())  # a mapping's relative paths (the Python API): from where Python runs
+    raw = resolve_data_paths(raw, Path.cwd())
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigError(
@@ -96,6 +100,15 @@ def parse_experiment(raw: dict[str, Any], origin: str = "<config>") -> Experimen
     experiment = Experiment(name=name, description=description, sweep=sweep, **sections)
     check_experiment(experiment, origin)
     return experiment
+
+
+def absolute_paths(raw: dict[str, Any], base_dir: Path) -> None:
+    """Make a relative ``model.builder`` file path absolute against ``base_dir``, in place;
+    and with a builder, ``model.name`` (a built-in's) is null unless the user gave it."""
+    model = raw.get("model")
+    if isinstance(model, dict) and model.get("builder") is not None:
+        # A new mapping: a caller's dict (Python API) is left as it was.
+        raw["model"] = {"name": None, **model, "builder": absolute_builder(model["builder"], base_dir)}
 
 
 def reject_unknown(raw: dict[Any, Any], allowed: tuple[str, ...], where: str, origin: str) -> None:

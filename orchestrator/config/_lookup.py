@@ -7,10 +7,13 @@ import functools
 import typing
 from typing import Any
 
-from orchestrator.config._fields import Range, field_range
+from orchestrator.config._fields import PARAM_KEY_RE, ParamValue, Range, field_range
 from orchestrator.config._sections import SECTIONS
 
-__all__ = ["field_type", "field_spec", "all_fields"]
+__all__ = ["field_type", "field_spec", "all_fields", "PARAMS_PREFIX"]
+
+# Dotted paths of the builder's own settings: model.params.<key>.
+PARAMS_PREFIX = "model.params."
 
 
 @functools.cache
@@ -24,7 +27,10 @@ def _fields(section: str) -> dict[str, dataclasses.Field]:
 
 
 def field_spec(path: str) -> tuple[Any, Range | None]:
-    """Declared type and range of a dotted field path; KeyError if there is no such field."""
+    """Declared type and range of a dotted field path; KeyError if there is no such field.
+    ``model.params.<key>`` is a field for any key a builder's params may have."""
+    if path.startswith(PARAMS_PREFIX) and PARAM_KEY_RE.match(path[len(PARAMS_PREFIX):]):
+        return ParamValue, None
     section, _, leaf = path.partition(".")
     if section not in SECTIONS or leaf not in _fields(section):
         raise KeyError(path)

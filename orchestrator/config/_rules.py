@@ -20,6 +20,7 @@ from orchestrator.config._sections import (
 )
 from orchestrator.config._sweep import iter_grid_points, sweep_points
 from orchestrator.errors import ConfigError
+from orchestrator.usercode import builder_problem
 
 __all__ = ["check_experiment", "check_point", "resolve_model"]
 
@@ -131,6 +132,14 @@ def _check_stopping(s: StoppingConfig, fail: Fail) -> None:
 
 
 def _check_model(m: ModelConfig, fail: Fail) -> None:
+    if m.builder is not None:
+        _check_builder(m, fail)
+        return
+    if m.name is None:
+        fail("model: give name: (a built-in model such as lenet5) or builder: 'file.py:function' (your own)")
+    if m.params:
+        fail(f"model.params: only a builder takes params; model {m.name!r} takes its own fields "
+             f"({', '.join(sorted(MODEL_PARAMS[m.name]))}), or set builder: 'file.py:function'")
     defaults = ModelConfig()
     allowed = MODEL_PARAMS[m.name]
     for f in dataclasses.fields(ModelConfig):
@@ -145,9 +154,29 @@ def _check_model(m: ModelConfig, fail: Fail) -> None:
             fail(f"model.{key}: {m.name} needs {len(default)} entries, got {values}; e.g. {key}: {default}")
 
 
+def _check_builder(m: ModelConfig, fail: Fail) -> None:
+    """A builder model: no built-in name, no built-in fields, a builder that can be found."""
+    if m.name is not None:
+        fail(
+            f"model: name: {m.name} and builder: both given; name picks a built-in model, builder your own: "
+            "keep one (with --set model.builder=..., also --set model.name=null)"
+        )
+    defaults = ModelConfig()
+    for f in dataclasses.fields(ModelConfig):
+        if f.name not in ("name", "builder", "params") and getattr(m, f.name) != getattr(defaults, f.name):
+            fail(f"model.{f.name}: applies to the built-in models; a builder takes its settings from "
+                 f"model.params (e.g. params: {{{f.name}: ...}})")
+    problem = builder_problem(m.builder)
+    if problem is not None:
+        fail(f"model.builder: {problem}")
+
+
 def resolve_model(config: ModelConfig) -> ModelConfig:
     """``config`` with every ``null`` parameter of its model set to the model's default, so
-    that leaving a parameter out and writing its default are the same trial."""
+    that leaving a parameter out and writing its default are the same trial. A builder's
+    model is returned as it is: its params are the builder's to default."""
+    if config.builder is not None:
+        return config
     filled = {
         key: list(value) if isinstance(value, list) else value
         for key, value in MODEL_DEFAULTS[config.name].items()

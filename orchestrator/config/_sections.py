@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from orchestrator.config._fields import in_range
+from orchestrator.config._fields import Builder, ParamValue, in_range
 from orchestrator.config._models import ModelName
 
 __all__ = [
@@ -75,10 +75,13 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture. ``null`` parameters take the model's own default (the reference's);
-    MODEL_PARAMS lists which parameters each model has."""
+    """Architecture: a built-in model (``name``) or the user's own (``builder``), never both.
+    A built-in's ``null`` parameters take the model's own default (the reference's);
+    MODEL_PARAMS lists which parameters each model has. A builder takes ``params`` only
+    (see orchestrator/usercode.py for the contract)."""
 
-    name: ModelName = "lenet5"
+    # A built-in model; null when ``builder`` names the user's own.
+    name: ModelName | None = "lenet5"
     activation: Activation = "relu"
     filters: list[int] | None = field(default=None, metadata=in_range(1, 65536))  # per conv layer (keras_lenet: per block)
     kernel_size: int | None = field(default=None, metadata=in_range(1, 1024))
@@ -95,6 +98,13 @@ class ModelConfig:
     initializer: Literal["keras", "truncated_normal"] = "keras"
     init_stddev: float = field(default=0.1, metadata=in_range(0, low_open=True))
     bias_init: float = field(default=0.1, metadata=in_range())
+    # The user's model: "file.py:function" (a relative path is read from the experiment
+    # file's directory), "package.module:function", or (Python API) the function itself.
+    # Called as function(params, input_shape, num_classes) -> an uncompiled keras.Model.
+    builder: Builder | None = None
+    # The builder's settings, passed to it as a dict: YAML scalars and lists. Each key is
+    # sweepable as model.params.<key> and stored as the column model_<key>.
+    params: dict[str, ParamValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -248,8 +258,15 @@ class Experiment:
     sweep: SweepConfig = SweepConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (dicts, lists, scalars), e.g. for the resolved config saved as YAML."""
-        return _plain(dataclasses.asdict(self))
+        """Plain data (dicts, lists, scalars), safe to write as YAML: a builder given as a
+        function object (Python API) appears as ``module:function``, the code as its source hash."""
+        data = dataclasses.asdict(self)
+        builder = self.model.builder
+        if builder is not None and not isinstance(builder, str):
+            from orchestrator.usercode import builder_code, builder_label
+
+            data["model"]["builder"] = f"{builder_label(builder)} (a Python function; source {builder_code(builder)})"
+        return _plain(data)
 
 
 def _plain(value: Any) -> Any:

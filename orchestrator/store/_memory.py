@@ -38,7 +38,8 @@ class InMemoryResultsStore(ResultsStore):
         where: pc.Expression | None,
         columns: Sequence[str] | None,
     ) -> pa.Table:
-        table = pa.concat_tables([schema.empty_table(), *tables])
+        # Tables with a builder's model_<key> columns: the others read them as nulls.
+        table = pa.concat_tables([schema.empty_table(), *tables], promote_options="permissive")
         sweeps = sweep_list(sweep)
         if sweeps is not None:
             table = table.filter(pc.field("sweep").isin(sweeps))

@@ -49,7 +49,7 @@ import yaml
 
 from orchestrator.config import Experiment
 from orchestrator.store._base import Compaction, ResultsStore, StoreError, StoreWarning, Sweeps, sweep_list
-from orchestrator.store._schema import EPOCHS_SCHEMA, SCHEMA_VERSION, TRIALS_SCHEMA
+from orchestrator.store._schema import EPOCHS_SCHEMA, SCHEMA_VERSION, TRIALS_SCHEMA, user_param_columns
 
 __all__ = ["ParquetResultsStore", "DEFAULT_STORE"]
 
@@ -114,6 +114,7 @@ class ParquetResultsStore(ResultsStore):
         # Files never change once written, so what was learnt about one stays true.
         self._manifests: dict[str, frozenset[str]] = {}
         self._damaged: dict[str, str] = {}
+        self._user_fields: dict[str, list[pa.Field]] = {}
 
     @property
     def artifacts_root(self) -> str | None:
@@ -264,7 +265,8 @@ class ParquetResultsStore(ResultsStore):
     def _read(self, table: str, schema: pa.Schema, sweep: Sweeps, trial_ids: Sequence[str] | None,
               where: pc.Expression | None, columns: Sequence[str] | None) -> pa.Table:
         columns = None if columns is None else list(columns)
-        if columns is not None and (unknown := [c for c in columns if c not in schema.names]):
+        if columns is not None and (unknown := [c for c in columns if c not in schema.names and not (
+                table == "trials" and user_param_columns([c]))]):
             raise KeyError(f"no column {unknown[0]!r} in the {table} table")
         ids = None if trial_ids is None else set(trial_ids)
         if ids is not None:
@@ -276,7 +278,10 @@ class ParquetResultsStore(ResultsStore):
                 paths = self._visible(self._list(table, sweep))
                 if ids is not None:  # a one-run file holds one trial: its name says which
                     paths = [p for p in paths if (m := _ONE_RUN.match(_base_name(p))) is None or m.group(1) in ids]
-                result = self._scan(paths, schema, where, columns)
+                found = self._with_user_params(paths, schema) if table == "trials" else schema
+                if columns is not None and (unknown := [c for c in columns if c not in found.names]):
+                    raise KeyError(f"no column {unknown[0]!r} in the {table} table")
+                result = self._scan(paths, found, where, columns)
             except _Vanished:
                 continue
             if self._generation() == generation:
@@ -363,6 +368,24 @@ class ParquetResultsStore(ResultsStore):
         report.files_after += 1
         report.rows += data.num_rows
 
+    def _with_user_params(self, paths: list[str], schema: pa.Schema) -> pa.Schema:
+        """``schema`` plus the builders' ``model_<key>`` columns the files have (read from
+        each file's footer once: files never change). A key stored as ints in one sweep and
+        floats in another reads as floats; other disagreements as the first type seen."""
+        extra: dict[str, pa.Field] = {}
+        for path in paths:
+            if path not in self._user_fields:
+                try:
+                    names = pq.read_schema(path, filesystem=self._fs)
+                except (pa.ArrowException, OSError):
+                    continue  # the scan finds out what is wrong with it
+                self._user_fields[path] = [f.with_nullable(True) for f in names if user_param_columns([f.name])]
+            for f in self._user_fields[path]:
+                seen = extra.get(f.name)
+                if seen is None or (pa.types.is_integer(seen.type) and pa.types.is_floating(f.type)):
+                    extra[f.name] = f
+        return pa.schema([*schema, *sorted(extra.values(), key=lambda f: f.name)], metadata=schema.metadata)
+
     def _compaction_schema(self, paths: list[str], schema: pa.Schema) -> pa.Schema:
         """``schema`` plus the columns that only files written by a newer ``orch`` have, so
         that compacting never drops data. Known columns keep their type: files are cast to
@@ -375,8 +398,13 @@ class ParquetResultsStore(ResultsStore):
                 self._skip_damaged(path, _first_line(e))
                 continue
             for f in file_schema:
-                if f.name not in schema.names:
-                    extra.setdefault(f.name, f.with_nullable(True))
+                if f.name in schema.names:
+                    continue
+                seen = extra.get(f.name)
+                # A builder's param written as ints by one trial and floats by another
+                # (rate: 1, rate: 0.5) compacts to floats, as every read takes it.
+                if seen is None or (pa.types.is_integer(seen.type) and pa.types.is_floating(f.type)):
+                    extra[f.name] = f.with_nullable(True)
         return pa.schema([*schema, *extra.values()])
 
     def _delete(self, path: str) -> None:

@@ -15,17 +15,26 @@ import pyarrow as pa
 
 from orchestrator import __version__
 from orchestrator.config import SECTIONS
-from orchestrator.trial import IDENTITY_SECTIONS, TrialResult, TrialSpec, identity_fields, param_column
+from orchestrator.config._fields import Builder
+from orchestrator.trial import (
+    IDENTITY_SECTIONS,
+    USER_PARAM_PREFIX,
+    TrialResult,
+    TrialSpec,
+    identity_fields,
+    param_column,
+)
 
 __all__ = [
     "SCHEMA_VERSION", "TRIALS_SCHEMA", "EPOCHS_SCHEMA", "PARAM_COLUMNS", "METRIC_COLUMNS", "TIMING_COLUMNS",
-    "trial_row", "epoch_rows", "trials_table", "epochs_table",
+    "trial_row", "epoch_rows", "trials_table", "epochs_table", "user_param_columns", "param_columns",
 ]
 
 # Written into every file's metadata; bump when a column changes meaning.
 SCHEMA_VERSION = "1"
 
-_SCALARS = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
+# model.builder is stored as its label (orchestrator.usercode.builder_label): text.
+_SCALARS = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_(), Builder: pa.string()}
 
 
 def _arrow_type(hint: Any) -> pa.DataType:
@@ -140,8 +149,38 @@ Run = tuple[TrialSpec, TrialResult, str]  # one run of a trial: spec, result, ru
 
 
 def trials_table(runs: list[Run]) -> pa.Table:
-    """The ``trials`` rows of several runs, in ``TRIALS_SCHEMA``."""
-    return pa.Table.from_pylist([trial_row(*run) for run in runs], schema=TRIALS_SCHEMA)
+    """The ``trials`` rows of several runs, in ``TRIALS_SCHEMA``, then one column per key of
+    the builders' ``model.params`` (``model_<key>``, typed from the values; null in rows
+    without that key). Readers see those columns beside the fixed ones."""
+    rows = [trial_row(*run) for run in runs]
+    table = pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA)
+    extra = list(dict.fromkeys(k for row in rows for k in row if k.startswith(USER_PARAM_PREFIX)))
+    for name in extra:
+        array = _user_array([row.get(name) for row in rows])
+        table = table.append_column(pa.field(name, array.type), array)
+    return table
+
+
+def _user_array(values: list[Any]) -> pa.Array:
+    # Ints and floats in one column (a grid of [1, 0.5]) are floats.
+    if any(isinstance(v, float) for v in values) and all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        values = [None if v is None else float(v) for v in values]
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds (text and numbers): stored as their text
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    return array.cast(pa.string()) if pa.types.is_null(array.type) else array
+
+
+def user_param_columns(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The ``model.params`` columns among ``names`` (those starting with ``model_``)."""
+    return [n for n in names if n.startswith(USER_PARAM_PREFIX)]
+
+
+def param_columns(names: list[str] | tuple[str, ...]) -> list[str]:
+    """Every params column of a trials table with columns ``names``: the fixed ones, then
+    the builders' ``model_<key>`` columns it has."""
+    return [*PARAM_COLUMNS, *user_param_columns(names)]
 
 
 def epochs_table(runs: list[Run]) -> pa.Table:

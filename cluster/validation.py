@@ -1,0 +1,104 @@
+"""One check of the user's models before any trial starts: each distinct builder model of a
+sweep is built once, in a Ray worker, on the dataset it will train on, and run on a sample
+batch. A builder that is missing, raises, returns no ``keras.Model``, or a model whose output
+does not fit the class count stops the sweep with one line (InputError), before trainers run
+trials and before anything is stored.
+
+The driver never imports user code (DESIGN.md): this task is the one place outside the
+trainers where it is imported.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import ray
+from ray.exceptions import RayTaskError
+
+from orchestrator.errors import InputError
+from orchestrator.trial import TrialSpec
+
+__all__ = ["validate_models"]
+
+# Images in the sample batch the model is run on.
+_SAMPLE = 2
+
+
+# num_cpus=0, like the dataset load: the trainers started beside it hold every CPU.
+@ray.remote(num_cpus=0)
+def _check_models(models: list[tuple[Any, Any, str | None]], data: Any) -> list[str | None]:
+    """For each (model config, dataset config, builder code): None, or what is wrong."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return [_check_one(model, dataset, code, data) for model, dataset, code in models]
+
+
+def _check_one(model: Any, dataset: Any, code: str | None, data: Any) -> str | None:
+    import keras
+    import numpy as np
+
+    from trainers.builders import BuilderError
+    from trainers.models import build_model
+
+    keras.backend.clear_session()
+    try:
+        built = build_model(model, data.input_shape, data.num_classes, normalize=dataset.normalize, builder_code=code)
+    except BuilderError as e:
+        return str(e)
+    label = _label(model)
+    try:
+        out = np.asarray(built(data.x_train[:_SAMPLE], training=False))
+    except Exception as e:  # noqa: BLE001 - the user's model failed on real images: their error, one line
+        line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return (f"model.builder {label}: the model fails on {tuple(data.input_shape)} images: "
+                f"{type(e).__name__}: {line}")
+    want = (min(_SAMPLE, len(data.x_train)), data.num_classes)
+    if out.shape != want:
+        return (f"model.builder {label}: the model's output has shape {tuple(out.shape[1:])} per image, expected "
+                f"({data.num_classes},), one probability per class of {dataset.name}; end it with "
+                "keras.layers.Dense(num_classes, activation='softmax')")
+    if not (np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3)):
+        return (f"model.builder {label}: the model's outputs are not probabilities (they do not sum to 1); "
+                "end it with activation='softmax' (orch's loss takes probabilities, not logits)")
+    return None
+
+
+def _label(model: Any) -> str:
+    from orchestrator.usercode import builder_label
+
+    return builder_label(model.builder)
+
+
+def validate_models(specs: list[TrialSpec], datasets: dict[str, ray.ObjectRef], dataset_key: Any) -> None:
+    """Build every distinct user model of ``specs`` once on its dataset (``datasets``: the
+    object-store refs by ``dataset_key(spec.dataset)``); InputError with the first problem.
+    Built-in models are not checked: they are orch's own."""
+    groups: dict[str, dict[str, tuple[Any, Any, str | None]]] = {}
+    for spec in specs:
+        if spec.model.builder is None:
+            continue
+        key = dataset_key(spec.dataset)
+        groups.setdefault(key, {}).setdefault(repr((spec.model, spec.builder_code)), (spec.model, spec.dataset, spec.builder_code))
+    if not groups:
+        return
+    refs = []
+    for key, models in groups.items():
+        try:
+            refs.append(_check_models.remote(list(models.values()), datasets[key]))
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            builder = next(iter(models.values()))[0].builder
+            raise InputError(
+                f"model.builder: {getattr(builder, '__qualname__', builder)!r} cannot be sent to the Ray workers "
+                f"({type(e).__name__}: {e}); put it in a file and give builder: 'file.py:function'"
+            ) from e
+    try:
+        results = ray.get(refs)
+    except RayTaskError as e:
+        cause = e.cause if e.cause is not None else e
+        raise InputError(f"model.builder: cannot be checked in a Ray worker: {type(cause).__name__}: {cause}"[:500]) from e
+    for problems in results:
+        for problem in problems:
+            if problem is not None:
+                raise InputError(problem)

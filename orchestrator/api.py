@@ -1,0 +1,96 @@
+"""The Python API, for notebooks and scripts: ``import orchestrator as orch``.
+
+- ``orch.run(config, store=..., overrides=..., name=..., address=...)`` runs a sweep (a YAML
+  file, a mapping shaped like one, or an :class:`Experiment`), showing progress as it goes,
+  and returns its :class:`RunSummary`. A builder may be a function defined in the notebook.
+- ``orch.results(store, sweep=None, per="trial" | "config")``: the results as a
+  ``pyarrow.Table`` (``.to_pandas()`` for a DataFrame), as ``orch results`` shows them.
+
+Importing this module imports neither TensorFlow nor Ray; Ray starts only when a sweep has
+trials to run. Bad input raises :class:`orchestrator.errors.InputError` (ConfigError for
+the config) with the same one-line messages as the CLI.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from orchestrator.config import Experiment, load_experiment, parse_experiment
+from orchestrator.config._overrides import set_dotted
+from orchestrator.progress import SweepProgress, progress_for
+from orchestrator.query import Where
+from orchestrator.results import results_table
+from orchestrator.runner import RunSummary, run_experiment
+from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, ResultsStore
+
+__all__ = ["run", "results", "experiment_of"]
+
+
+def run(
+    config: str | Path | Mapping[str, Any] | Experiment,
+    *,
+    store: str | ResultsStore = DEFAULT_STORE,
+    overrides: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    address: str | None = None,
+    rerun: bool = False,
+    progress: SweepProgress | None = None,
+) -> RunSummary:
+    """Run every trial of ``config`` not yet in ``store``, as ``orch run`` does.
+
+    ``overrides``: dotted field -> value, as ``--set`` (``{"training.epochs": 1,
+    "model.params.width": 64}``). ``name`` replaces the sweep's name. ``address`` joins a
+    Ray cluster (default: an embedded Ray on this machine; a Ray already initialised in
+    this process is used as it is). ``progress`` defaults to lines on stderr (a live table
+    on a terminal), which a notebook shows under the cell."""
+    experiment = experiment_of(config, overrides=overrides, name=name)
+    results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
+    return run_experiment(experiment, results_store, rerun=rerun, address=address,
+                          progress=progress or progress_for(sys.stderr))
+
+
+def results(
+    store: str | ResultsStore = DEFAULT_STORE,
+    sweep: str | None = None,
+    per: Literal["trial", "config"] = "trial",
+) -> pa.Table:
+    """One row per trial (the latest run of each, best first), or per config with statistics
+    over its seeds; the params that vary are columns, a builder's as ``model_<key>``."""
+    results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
+    return results_table(results_store, Where.of(sweep=sweep), per=per)
+
+
+def experiment_of(
+    config: str | Path | Mapping[str, Any] | Experiment,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> Experiment:
+    """``config`` as a validated :class:`Experiment`, overrides and name applied."""
+    if isinstance(config, (str, Path)):
+        raw_overrides = [f"{key}={_yaml(value)}" for key, value in (overrides or {}).items()]
+        return load_experiment(config, overrides=raw_overrides, name=name)
+    if isinstance(config, Experiment):
+        raw = dataclasses.asdict(config)  # not to_dict(): a function builder stays the function
+    elif isinstance(config, Mapping):
+        raw = copy.deepcopy(dict(config))  # functions are copied by reference; the caller's dict is left alone
+    else:
+        raise TypeError(f"config: expected a YAML path, a mapping or an Experiment, got {type(config).__name__}")
+    for key, value in (overrides or {}).items():
+        set_dotted(raw, key, value)
+    if name is not None:
+        raw["name"] = name
+    return parse_experiment(raw, origin="orch.run")
+
+
+def _yaml(value: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()

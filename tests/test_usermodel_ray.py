@@ -1,0 +1,93 @@
+"""A user's model through a real local Ray: the example sweep, re-runs after an edit, and
+every bad builder refused in one line (exit 2) before any trial runs, nothing stored."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from orchestrator.cli import main  # noqa: E402
+from orchestrator.store import ParquetResultsStore  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+# Quick trials: the sample's 3,600 training images in a few large batches.
+FAST = ["--set", "training.batch_size=512", "--set", "model.params.blocks=0"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One small Ray for the module: the bad-builder cases then share one validation worker,
+    which imports TensorFlow once."""
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _trials(store: Path, sweep: str) -> list[dict]:
+    return ParquetResultsStore(str(store)).read_trials(sweep).to_pylist()
+
+
+def test_the_example_runs_and_an_edit_reruns_exactly_its_trials(local_ray, tmp_path, capsys):
+    example = tmp_path / "example"
+    shutil.copytree(REPO / "examples", example, ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
+    store = tmp_path / "store"
+    argv = ["run", str(example / "residual_cnn.yaml"), "--store", str(store), *FAST]
+    assert main(argv) == 0
+    first = {r["trial_id"]: r["model_width"] for r in _trials(store, "residual-cnn")}
+    assert sorted(first.values()) == [8, 16]
+
+    capsys.readouterr()
+    assert main(argv) == 0  # unchanged: nothing runs
+    assert "0 completed" in capsys.readouterr().err and len(_trials(store, "residual-cnn")) == 2
+
+    builder = example / "residual_cnn.py"
+    builder.write_text(builder.read_text().replace("layers.MaxPooling2D(2)(x)\n    x = layers.Flatten",
+                                                   "layers.AveragePooling2D(2)(x)\n    x = layers.Flatten"))
+    assert main(argv) == 0
+    rows = _trials(store, "residual-cnn")
+    rerun = {r["trial_id"]: r["model_width"] for r in rows if r["trial_id"] not in first}
+    assert sorted(rerun.values()) == [8, 16] and len(rows) == 4
+
+    assert main(["results", "residual-cnn", "--store", str(store)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "model_width" in header
+
+
+_SOFTMAX = "keras.layers.Dense(num_classes, activation='softmax')"
+
+
+def _model(body: str) -> str:
+    return ("import keras\n\ndef build(params, input_shape, num_classes):\n"
+            f"    inputs = keras.Input(shape=input_shape)\n    x = keras.layers.Flatten()(inputs)\n{body}\n")
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("def build(params, input_shape, num_classes):\n    raise ValueError('width must be even')\n",
+     "raised ValueError: width must be even"),
+    ("def build(params, input_shape, num_classes):\n    return 42\n", "returned int, expected a keras.Model"),
+    ("build = 3\n", "is not a function (it is int 3)"),
+    ("import no_such_module_anywhere\ndef build(params, input_shape, num_classes):\n    pass\n",
+     "raised ModuleNotFoundError: No module named 'no_such_module_anywhere'"),
+    (_model("    return keras.Model(inputs, keras.layers.Dense(3, activation='softmax')(x))"),
+     "output has shape (3,) per image, expected (10,)"),
+    (_model("    return keras.Model(inputs, keras.layers.Dense(num_classes)(x))"), "are not probabilities"),
+    (_model(f"    return keras.Sequential([keras.layers.Dense(5, input_shape=(3,)), {_SOFTMAX}])"),
+     "the model fails on (28, 28, 1) images"),
+], ids=["raises", "not-a-model", "not-a-function", "import-fails", "wrong-class-count", "logits", "wrong-input-shape"])
+def test_a_bad_builder_is_one_line_before_any_trial(local_ray, tmp_path, capsys, source, message):
+    (tmp_path / "bad.py").write_text(source)
+    config = tmp_path / "exp.yaml"
+    config.write_text("model:\n  builder: bad.py:build\ntraining:\n  epochs: 1\n")
+    store = tmp_path / "store"
+    assert main(["run", str(config), "--store", str(store)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("orch run: error: model.builder") and message in line, line
+    assert ParquetResultsStore(str(store)).read_trials().num_rows == 0
