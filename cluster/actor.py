@@ -1,5 +1,5 @@
 """The trainer actor: a long-lived process that imports TensorFlow once, receives each
-dataset once, and runs many trials one after another."""
+dataset once, and runs many trials one after another, alone or fused in groups."""
 
 from __future__ import annotations
 
@@ -40,50 +40,81 @@ class _Trainer:
             "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
         }
 
-    def run_trial(
-        self, spec: TrialSpec, dataset_key: str, dataset_ref: list[ray.ObjectRef], rungs: Any = None
-    ) -> TrialResult:
-        """Run one trial. An exception inside the trial becomes a FAILED result (running it
-        again would fail the same way); only a dying process surfaces as an error.
-        ``rungs``: the sweep's RungKeeper actor, asked at rung epochs whether to go on."""
-        from trainers import run_trial
+    def run_trials(
+        self, specs: list[TrialSpec], dataset_key: str, dataset_ref: list[ray.ObjectRef], rungs: Any = None
+    ) -> list[TrialResult]:
+        """Run a group of trials that share the input pipeline as one fused model (one trial:
+        a group of one); one result per spec, in order, each with ``fused_with`` set. An
+        exception inside the group runs each trial again alone, resumed from the checkpoints
+        the group saved, so one broken config does not fail its companions; an exception in
+        a trial alone becomes its FAILED result (running it again would fail the same way).
+        Only a dying process surfaces as an error. ``rungs``: the sweep's RungKeeper actor,
+        asked at rung epochs whether a trial goes on."""
+        from trainers import run_fused_trials
 
         # The ref arrives wrapped in a list so Ray does not resolve it on every call:
         # the dataset crosses the object store once per actor, not once per trial.
-        started = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         if dataset_key not in self._datasets:
             self._datasets = {dataset_key: ray.get(dataset_ref[0])}
         fetch_seconds = time.perf_counter() - t0
+        data = self._datasets[dataset_key]
+        stopping = {s.trial_id: s.stopping for s in specs}
 
-        def on_epoch(record: EpochRecord) -> None:
-            self._events.put_nowait((spec.trial_id, record))
+        def on_epoch(trial_id: str, record: EpochRecord) -> None:
+            self._events.put_nowait((trial_id, record))
 
-        def at_rung(record: EpochRecord) -> str | None:
-            if rungs is None or record.epoch not in spec.stopping.rungs:
+        def at_rung(trial_id: str, record: EpochRecord) -> str | None:
+            if rungs is None or record.epoch not in stopping[trial_id].rungs:
                 return None
-            return ray.get(rungs.report.remote(spec.trial_id, record)).reason
+            return ray.get(rungs.report.remote(trial_id, record)).reason
 
-        try:
-            result = run_trial(
-                spec, self._datasets[dataset_key], self._device, on_epoch=on_epoch, should_stop=at_rung
-            )
+        def alone(spec: TrialSpec) -> TrialResult:
+            started = datetime.now(timezone.utc)
+            try:
+                (result,) = run_fused_trials([spec], data, self._device, on_epoch=on_epoch, should_stop=at_rung)
+                return result
+            except Exception as e:  # noqa: BLE001 - every trial error is stored, not raised
+                return self._failed(spec, started, e)
+
+        if len(specs) == 1:
+            results = [alone(specs[0])]
+        else:
+            try:
+                results = run_fused_trials(specs, data, self._device, on_epoch=on_epoch, should_stop=at_rung)
+                for result in results:
+                    result.fused_with = len(specs)
+            except Exception:  # noqa: BLE001 - which trial broke it is found by running each alone
+                results = [alone(spec) for spec in specs]
+        for result in results:
             result.data_seconds = fetch_seconds
             result.node_id = self._node_id
-            return result
-        except Exception as e:  # noqa: BLE001 - every trial error is stored, not raised
-            last = traceback.extract_tb(e.__traceback__)[-1]
-            return TrialResult(
-                trial_id=spec.trial_id,
-                status=TrialStatus.FAILED,
-                started_at=started,
-                ended_at=datetime.now(timezone.utc),
-                error=f"{type(e).__name__}: {e} (at {os.path.basename(last.filename)}:{last.lineno})",
-                host=socket.gethostname(),
-                node_id=self._node_id,
-                device_kind=self._device.kind,
-                device_count=self._device.count,
-            )
+        return results
+
+    def measure_fusion(
+        self, spec: TrialSpec, dataset_key: str, dataset_ref: list[ray.ObjectRef], sizes: tuple[int, ...]
+    ) -> tuple[dict[int, float], dict[int, float]]:
+        """Group steps per second and set-up seconds of ``spec`` fused K times, for each K
+        in ``sizes`` (``resources.fuse: auto``); nothing is saved."""
+        from trainers import measure_fused_rate
+
+        if dataset_key not in self._datasets:
+            self._datasets = {dataset_key: ray.get(dataset_ref[0])}
+        return measure_fused_rate(spec, self._datasets[dataset_key], self._device, sizes=sizes)
+
+    def _failed(self, spec: TrialSpec, started: datetime, e: Exception) -> TrialResult:
+        last = traceback.extract_tb(e.__traceback__)[-1]
+        return TrialResult(
+            trial_id=spec.trial_id,
+            status=TrialStatus.FAILED,
+            started_at=started,
+            ended_at=datetime.now(timezone.utc),
+            error=f"{type(e).__name__}: {e} (at {os.path.basename(last.filename)}:{last.lineno})",
+            host=socket.gethostname(),
+            node_id=self._node_id,
+            device_kind=self._device.kind,
+            device_count=self._device.count,
+        )
 
 
 TrainerActor = ray.remote(_Trainer)

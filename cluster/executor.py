@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,7 +30,9 @@ from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import SweepProgress
 from orchestrator.scheduler import FailureAction, FailureStreak, decide_after_crash, trainer_count
 from orchestrator.store import ResultsStore
+from orchestrator.fusion import GroupTaker, choose_group_size
 from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
+from orchestrator.trial_source import PlannedTrials, TrialSource, result_metric
 
 __all__ = ["RayExecutor", "ExecutionSummary", "PreparedSweep"]
 
@@ -53,6 +56,10 @@ def _load_dataset(config: DatasetConfig) -> tuple[dict[str, Any], Any]:
 
     data = load_dataset(config)
     return {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)}, data
+
+
+# Group sizes `fuse: auto` measures (no more than the sweep has trials).
+_AUTO_SIZES = (1, 2, 4, 8)
 
 
 def _dataset_key(config: DatasetConfig) -> str:
@@ -96,9 +103,9 @@ def _alive_node_resources() -> list[dict[str, float]]:
 
 @dataclass
 class _Running:
-    spec: TrialSpec
+    specs: tuple[TrialSpec, ...]  # a fused group (one trial: a group of one)
     actor: Any
-    attempt: int
+    attempts: tuple[int, ...]  # each trial's run, counting retries
 
 
 @dataclass
@@ -111,6 +118,10 @@ class PreparedSweep:
     idle: list[Any]
     datasets: dict[str, ray.ObjectRef]
     events: Any
+    fuse: int = 1  # trials per fused group (resources.fuse, or what `auto` measured)
+    # For `auto`: the measured group steps per second by K, and the K chosen from them.
+    fuse_rates: dict[int, float] | None = None
+    train_images: dict[str, int] = field(default_factory=dict)  # per dataset key
 
     def release(self) -> None:
         """Stop every trainer (a prepare that is not followed by a run)."""
@@ -137,19 +148,24 @@ class RayExecutor:
             return ExecutionSummary()
         return self.run(self.prepare(specs, progress), store, progress, skipped=skipped)
 
-    def prepare(self, specs: list[TrialSpec], progress: SweepProgress) -> PreparedSweep:
+    def prepare(self, specs: list[TrialSpec], progress: SweepProgress, trials: int | None = None) -> PreparedSweep:
         """Check the sweep against the cluster and start its trainers; raise InputError (bad
-        resources or data) or SweepAborted (trainers cannot start) before any write."""
+        resources or data) or SweepAborted (trainers cannot start) before any write.
+
+        ``specs``: the planned trials, or for a search (whose trials are asked as it runs)
+        one trial per dataset it uses; ``trials``: how many will run (default: the specs)."""
         resources = specs[0].resources
+        trials = len(specs) if trials is None else trials
         cluster = ray.cluster_resources()
         use_gpus = cluster.get("GPU", 0) >= 1
+        groups = trials if resources.fuse == "auto" else math.ceil(trials / resources.fuse)
         n = trainer_count(
             cluster_cpus=cluster.get("CPU", 0),
             cluster_gpus=cluster.get("GPU", 0),
             replicas=resources.replicas,
             cpus_per_trainer=resources.cpus_per_trainer,
             requested=resources.trainers,
-            trials=len(specs),
+            trials=groups,
             trainers_per_gpu=resources.trainers_per_gpu,
         )
         _check_fits(resources, use_gpus, _alive_node_resources())
@@ -175,47 +191,75 @@ class RayExecutor:
                                "and loading the data..."):
                 pool.start(n)
                 # Trainers import TensorFlow (seconds) while the datasets load.
-                prepared.datasets = self._put_datasets(specs)
+                prepared.datasets, prepared.train_images = self._put_datasets(specs)
                 # Start-up works on this cluster (a broken install aborts here, with its error).
                 idle.extend(pool.wait_until_ready(n, self._poll))
             with progress.step("building each user model once on a sample batch..."):
                 # User code that cannot build fails here, before the store is written.
                 validate_models(specs, prepared.datasets, _dataset_key)
+            self._choose_fusion(prepared, trials, progress)
         except BaseException:
             prepared.release()
             raise
         return prepared
 
-    def run(self, prepared: PreparedSweep, store: ResultsStore, progress: SweepProgress, skipped: int = 0) -> ExecutionSummary:
-        """Run every prepared trial; each is stored exactly once (see the module docstring)."""
+    def run(
+        self,
+        prepared: PreparedSweep,
+        store: ResultsStore,
+        progress: SweepProgress,
+        skipped: int = 0,
+        source: TrialSource | None = None,
+    ) -> ExecutionSummary:
+        """Run the sweep's trials, each stored exactly once (see the module docstring).
+
+        ``source`` says what runs next (default: the prepared specs, in order); a search asks
+        its sampler there whenever a trainer is free, and is told each stored result. Trials
+        go out in fused groups of up to ``prepared.fuse`` (1: alone)."""
         t0 = time.monotonic()
-        specs, pool, idle, datasets, events = (
-            prepared.specs, prepared.pool, prepared.idle, prepared.datasets, prepared.events)
-        resources = specs[0].resources
+        pool, idle, datasets, events = prepared.pool, prepared.idle, prepared.datasets, prepared.events
+        resources = prepared.specs[0].resources
+        source = source if source is not None else PlannedTrials(prepared.specs)
+        # A planned sweep looks ahead freely for full groups; a search asks no more points
+        # than one group's worth, so the sampler learns from as many results as it can.
+        taker = GroupTaker(source, prepared.fuse, lookahead=None if isinstance(source, PlannedTrials) else prepared.fuse)
         summary = ExecutionSummary(trainers=prepared.trainers)
         try:
-            rungs = self._rung_keeper(specs, store)
-            progress.start(specs[0].sweep, to_run=len(specs), skipped=skipped, trainers=prepared.trainers)
-            pending = [(spec, 1) for spec in specs]
-            pending.reverse()  # pop() from the end keeps sweep order
+            rungs = self._rung_keeper(prepared.specs, store)
+            progress.start(prepared.specs[0].sweep, to_run=source.total, skipped=skipped, trainers=prepared.trainers)
+            # Crashed trials to run again: alone, resumed from their checkpoints.
+            retries: list[tuple[TrialSpec, int]] = []
             running: dict[ray.ObjectRef, _Running] = {}
-            by_id = {s.trial_id: s for s in specs}
+            by_id: dict[str, TrialSpec] = {}
             streak = FailureStreak(resources.max_consecutive_failures)
+            fusion_rates = json.dumps(prepared.fuse_rates) if prepared.fuse_rates else None
+            best: float | None = None
 
             def launch_pending() -> None:
-                while idle and pending:
-                    spec, attempt = pending.pop()
+                while idle:
+                    if retries:
+                        spec, attempt = retries.pop(0)
+                        group, attempts = (spec,), (attempt,)
+                    else:
+                        taken = taker.next_group()
+                        if taken is None:
+                            return
+                        group, attempts = taken, (1,) * len(taken)
                     actor = idle.pop()
-                    key = _dataset_key(spec.dataset)
-                    ref = actor.run_trial.remote(spec, key, [datasets[key]], rungs)
-                    running[ref] = _Running(spec, actor, attempt)
-                    progress.trial_started(spec, attempt)
+                    key = _dataset_key(group[0].dataset)
+                    ref = actor.run_trials.remote(list(group), key, [datasets[key]], rungs)
+                    running[ref] = _Running(group, actor, attempts)
+                    for spec, attempt in zip(group, attempts):
+                        by_id[spec.trial_id] = spec
+                        progress.trial_started(spec, attempt)
 
-            while pending or running:
+            while retries or running or not taker.exhausted:
                 launch_pending()
+                if not (retries or running or not taker.exhausted):
+                    break
                 done, _ = ray.wait([*running, *pool.refs], num_returns=1, timeout=self._poll)
                 self._drain_events(events, by_id, progress)
-                finished: list[tuple[_Running, TrialResult]] = []
+                finished: list[tuple[TrialSpec, int, TrialResult]] = []
                 for ref in done:
                     if ref in pool:
                         actor = pool.settle(ref)
@@ -223,38 +267,43 @@ class RayExecutor:
                             idle.append(actor)
                         continue
                     job = running.pop(ref)
-                    result, crashed = self._collect(ref, job)
-                    if crashed:
-                        # The process (or its node) is gone: start a replacement so the sweep
-                        # keeps its width, without waiting for it; a lost node's share may
-                        # have no room left anywhere.
-                        ray.kill(job.actor, no_restart=True)
-                        pool.start(1)
-                        if decide_after_crash(job.attempt, resources.max_retries) is FailureAction.RETRY:
+                    results, crashed = self._collect(ref, job)
+                    if not crashed:
+                        idle.append(job.actor)
+                        finished.extend(zip(job.specs, job.attempts, results))
+                        continue
+                    # The process (or its node) is gone: start a replacement so the sweep keeps
+                    # its width, without waiting for it; a lost node's share may have no room
+                    # left anywhere. Each trial of the group is retried on its own count.
+                    ray.kill(job.actor, no_restart=True)
+                    pool.start(1)
+                    for spec, attempt, result in zip(job.specs, job.attempts, results):
+                        if decide_after_crash(attempt, resources.max_retries) is FailureAction.RETRY:
                             summary.retries += 1
                             # Goes on from this attempt's checkpoint, also under --rerun.
-                            pending.append((dataclasses.replace(job.spec, fresh_start=False), job.attempt + 1))
-                            progress.trial_finished(job.spec, result, retrying=True)
-                            continue
-                    else:
-                        idle.append(job.actor)
-                    finished.append((job, result))
+                            retries.append((dataclasses.replace(spec, fresh_start=False), attempt + 1))
+                            progress.trial_finished(spec, result, retrying=True)
+                        else:
+                            finished.append((spec, attempt, result))
                 # The next trials go out before this driver writes: a trainer never waits
                 # for the store (the single writer; each result is still written once).
                 launch_pending()
-                for job, result in finished:
-                    result.attempts = job.attempt
+                for spec, attempt, result in finished:
+                    result.attempts = attempt
+                    result.fusion_rates = fusion_rates
                     self._drain_events(events, by_id, progress)
-                    store.append(job.spec, result)
+                    store.append(spec, result)
+                    source.finished(spec, result)
+                    best = self._track_best(best, source, spec, result, progress)
                     self._count(summary, result)
-                    progress.trial_finished(job.spec, result, retrying=False)
+                    progress.trial_finished(spec, result, retrying=False)
                     if streak.record(result.status):
                         raise SweepAborted(
                             f"{streak.count} trials in a row failed, the last with: {result.error}; "
                             "fix the cause and run the same command again (stored trials are kept), "
                             "or raise resources.max_consecutive_failures"
                         )
-                pool.give_up_if_stuck(have_trainers=bool(idle or running), waiting=bool(pending))
+                pool.give_up_if_stuck(have_trainers=bool(idle or running), waiting=bool(retries) or not taker.exhausted)
         finally:
             # Trials still running when the driver stops (Ctrl-C) are not stored; the actors
             # die with the driver's Ray session, and the next run picks those trials up.
@@ -262,6 +311,19 @@ class RayExecutor:
             pool.kill_all()
         summary.wall_seconds = time.monotonic() - t0
         return summary
+
+    @staticmethod
+    def _track_best(
+        best: float | None, source: TrialSource, spec: TrialSpec, result: TrialResult, progress: SweepProgress
+    ) -> float | None:
+        """Show the sweep's best value of its metric so far when a stored trial improves it."""
+        if result.status is TrialStatus.FAILED:
+            return best
+        value = result_metric(result, source.metric)
+        if value is None or (best is not None and (value <= best if source.goal == "max" else value >= best)):
+            return best
+        progress.best_so_far(source.metric, value, spec)
+        return value
 
     @staticmethod
     def _count(summary: ExecutionSummary, result: TrialResult) -> None:
@@ -288,28 +350,50 @@ class RayExecutor:
             ray.get(keeper.record_many.remote([(r["trial_id"], r["epoch"], r[stopping.metric]) for r in rows]))
         return keeper
 
-    def _put_datasets(self, specs: list[TrialSpec]) -> dict[str, ray.ObjectRef]:
+    def _choose_fusion(self, prepared: PreparedSweep, trials: int, progress: SweepProgress) -> None:
+        """``resources.fuse`` as a number, or for ``auto`` the group size a short run on one
+        ready trainer finds trains the most trials per second (orchestrator/fusion.py)."""
+        spec = prepared.specs[0]
+        fuse = spec.resources.fuse
+        if fuse != "auto":
+            prepared.fuse = fuse
+            return
+        sizes = tuple(k for k in _AUTO_SIZES if k <= max(trials, 1)) or (1,)
+        key = _dataset_key(spec.dataset)
+        with progress.step(f"fuse: auto: measuring fused steps per second at K = {', '.join(map(str, sizes))}..."):
+            rates, setup = ray.get(prepared.idle[0].measure_fusion.remote(spec, key, [prepared.datasets[key]], sizes))
+        batch = spec.training.batch_size * (spec.resources.replicas if spec.training.batch_size_scope == "per_replica" else 1)
+        steps = math.ceil(prepared.train_images.get(key, batch) / batch) * spec.training.epochs
+        prepared.fuse = choose_group_size(rates, setup, steps_per_trial=steps)
+        prepared.fuse_rates = rates
+        rates_text = ", ".join(f"K={k}: {r:.0f}" for k, r in sorted(rates.items()))
+        progress.note(f"fuse: auto chose {prepared.fuse} trials per group (group steps/s {rates_text})")
+
+    def _put_datasets(self, specs: list[TrialSpec]) -> tuple[dict[str, ray.ObjectRef], dict[str, int]]:
         """Load each distinct dataset once, in a worker, into the object store. Bad or
         missing data fails here, before any trial launches."""
         configs = {_dataset_key(s.dataset): s.dataset for s in specs}
         loads = {key: _load_dataset.remote(config) for key, config in configs.items()}  # all at once
+        sizes: dict[str, int] = {}
         for key, (summary_ref, _) in loads.items():
             try:
                 # Only the small summary comes to the driver; the arrays stay in the store.
-                ray.get(summary_ref)
+                sizes[key] = ray.get(summary_ref)["train"]
             except RayTaskError as e:
                 cause = e.cause if e.cause is not None else e
                 raise InputError(f"dataset {configs[key].name!r}: {cause}") from e
-        return {key: arrays_ref for key, (_, arrays_ref) in loads.items()}
+        return {key: arrays_ref for key, (_, arrays_ref) in loads.items()}, sizes
 
     @staticmethod
-    def _collect(ref: ray.ObjectRef, job: _Running) -> tuple[TrialResult, bool]:
+    def _collect(ref: ray.ObjectRef, job: _Running) -> tuple[list[TrialResult], bool]:
+        """The group's results, and whether its trainer died (then each result is FAILED)."""
         try:
             return ray.get(ref), False
         except TRAINER_DIED as e:
             now = datetime.now(timezone.utc)
             message = f"trainer process died: {type(e).__name__}: {str(e).splitlines()[0]}"
-            return TrialResult(job.spec.trial_id, TrialStatus.FAILED, now, now, error=message), True
+            return [TrialResult(s.trial_id, TrialStatus.FAILED, now, now, error=message, fused_with=len(job.specs))
+                    for s in job.specs], True
 
     @staticmethod
     def _drain_events(events: Queue, by_id: dict[str, TrialSpec], progress: SweepProgress) -> None:
@@ -320,4 +404,6 @@ class RayExecutor:
                 return
             except TRAINER_DIED:
                 return  # progress lines only: results come back with the trials themselves
-            progress.epoch_done(by_id[trial_id], record)
+            spec = by_id.get(trial_id)
+            if spec is not None:
+                progress.epoch_done(spec, record)

@@ -25,9 +25,7 @@ def __getattr__(name: str) -> Any:
 
         return run
     if name == "results":
-        # orchestrator.results is also a module (result tables); importing it makes it the
-        # package's attribute `results`, so the module itself is callable as the API function.
-        import orchestrator.results as module
+        from orchestrator.api import results
 
-        return module
+        return results
     raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")

@@ -26,7 +26,7 @@ from orchestrator.config import Experiment, load_experiment, parse_experiment
 from orchestrator.config._overrides import set_dotted
 from orchestrator.progress import SweepProgress, progress_for
 from orchestrator.query import Where
-from orchestrator.results import results_table
+from orchestrator.result_tables import results_table
 from orchestrator.runner import RunSummary, run_experiment
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, ResultsStore
 

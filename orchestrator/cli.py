@@ -39,7 +39,7 @@ from orchestrator.query import (
     with_timing_columns,
 )
 from orchestrator.report import OUTPUT_FORMATS, render, write_output
-from orchestrator.results import result_rows, results_table
+from orchestrator.result_tables import result_rows, results_table
 from orchestrator.runner import run_experiment
 from orchestrator.sql import run_sql
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, StoreWarning

@@ -52,6 +52,9 @@ class SweepProgress:
 
     def trial_finished(self, spec: TrialSpec, result: TrialResult, retrying: bool) -> None: ...
 
+    def best_so_far(self, metric: str, value: float, spec: TrialSpec) -> None:
+        """A stored trial set a new best of the sweep's metric (sweep.metric, sweep.goal)."""
+
     def close(self) -> None: ...
 
 
@@ -99,6 +102,9 @@ class LogProgress(SweepProgress):
         self._done += 1
         self._line(f"done   {spec.trial_id} [{self._done}/{self._total}] {spec.label}: {_outcome(result)}")
 
+    def best_so_far(self, metric: str, value: float, spec: TrialSpec) -> None:
+        self._line(f"best   {metric}={value:.4f} so far: {spec.trial_id} {spec.label}")
+
 
 class LiveProgress(SweepProgress):
     """A live terminal view: overall bar, one bar per running trial with its epoch and last
@@ -117,6 +123,7 @@ class LiveProgress(SweepProgress):
             console=Console(file=stream),
         )
         self._overall = None
+        self._info = ""
         self._running: dict[str, int] = {}
 
     def note(self, text: str) -> None:
@@ -124,7 +131,7 @@ class LiveProgress(SweepProgress):
 
     def start(self, sweep: str, to_run: int, skipped: int, trainers: int) -> None:
         self._progress.start()
-        info = f"{skipped} already stored, {trainers} trainers"
+        self._info = info = f"{skipped} already stored, {trainers} trainers"
         self._overall = self._progress.add_task(f"[bold]{sweep}", total=to_run, info=info)
 
     def trial_started(self, spec: TrialSpec, attempt: int) -> None:
@@ -147,6 +154,10 @@ class LiveProgress(SweepProgress):
             return
         self._progress.advance(self._overall)
         self._progress.console.print(f"{spec.trial_id} {spec.label}: {_outcome(result)}")
+
+    def best_so_far(self, metric: str, value: float, spec: TrialSpec) -> None:
+        if self._overall is not None:
+            self._progress.update(self._overall, info=f"{self._info}, best {metric} {value:.4f}")
 
     def close(self) -> None:
         self._progress.stop()

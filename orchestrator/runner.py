@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import warnings
 from dataclasses import dataclass
 
 from orchestrator.config import Experiment
 from orchestrator.progress import SweepProgress
-from orchestrator.scheduler import plan_sweep
+from orchestrator.planning import plan_run, specs_for_run
 from orchestrator.store import ResultsStore, StoreError, StoreWarning
-from orchestrator.sweep import expand_sweep
-from orchestrator.trial import TrialSpec
 from orchestrator.usercode import files_to_ship
 
 __all__ = ["RunSummary", "run_experiment", "specs_for_run"]
@@ -43,12 +40,6 @@ def _compact(store: ResultsStore, sweep: str) -> None:
         warnings.warn(f"results stored, but not compacted: {e}", StoreWarning, stacklevel=2)
 
 
-def specs_for_run(specs: list[TrialSpec], artifacts_root: str | None, rerun: bool) -> list[TrialSpec]:
-    """The specs as trainers get them: where artifacts go, and under ``--rerun`` a fresh
-    start, so a checkpoint left by an earlier run is deleted instead of resumed from."""
-    return [dataclasses.replace(s, artifacts_root=artifacts_root, fresh_start=rerun) for s in specs]
-
-
 def run_experiment(
     experiment: Experiment,
     store: ResultsStore,
@@ -61,38 +52,36 @@ def run_experiment(
     unless ``address`` names a cluster) and store each result as it finishes."""
     progress = progress or SweepProgress()
     with progress.step(f"planning sweep {experiment.name}..."):
-        specs = expand_sweep(experiment)
-        plan = plan_sweep(specs, store.finished_trial_ids(experiment.name), rerun=rerun)
-    if not plan.to_run:
-        progress.start(experiment.name, to_run=0, skipped=len(plan.skipped), trainers=0)
+        plan = plan_run(experiment, store, rerun=rerun)
+    if plan.nothing_to_run:
+        progress.start(experiment.name, to_run=0, skipped=plan.skipped, trainers=0)
         progress.close()
-        return RunSummary(experiment.name, len(specs), len(plan.skipped), 0, 0, 0, 0, 0, 0.0)
+        return RunSummary(experiment.name, plan.trials, plan.skipped, 0, 0, 0, 0, 0, 0.0)
 
     # Imported here: Ray (and its start-up cost) only when there is something to run.
     from cluster import RayExecutor, ray_session
 
     with contextlib.ExitStack() as session:
         with progress.step("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}..."):
-            # User files (a builder's) travel to every node of a cluster joined by address.
-            session.enter_context(ray_session(address, ship=files_to_ship(experiment.model.builder)))
-        specs_to_run = specs_for_run(plan.to_run, store.artifacts_root, rerun=rerun)
+            # User files (a builder's, a loader's) travel to every node of a cluster joined by address.
+            session.enter_context(ray_session(address, ship=files_to_ship_for(experiment)))
         executor = RayExecutor()
-        # Every check first (resources against the cluster, data, trainers start); nothing
-        # is written under the store before they have all passed.
-        prepared = executor.prepare(specs_to_run, progress)
+        # Every check first (resources against the cluster, data, trainers start, user
+        # models build); nothing is written under the store before they have all passed.
+        prepared = executor.prepare(plan.check, progress, trials=plan.to_run)
         try:
             store.save_config(experiment)
         except BaseException:
             prepared.release()
             raise
         try:
-            done = executor.run(prepared, store, progress, skipped=len(plan.skipped))
+            done = executor.run(prepared, store, progress, skipped=plan.skipped, source=plan.source)
         finally:
             _compact(store, experiment.name)
     return RunSummary(
         sweep=experiment.name,
-        trials=len(specs),
-        skipped=len(plan.skipped),
+        trials=plan.trials,
+        skipped=plan.skipped,
         completed=done.completed,
         stopped=done.stopped,
         failed=done.failed,
@@ -100,3 +89,12 @@ def run_experiment(
         trainers=done.trainers,
         wall_seconds=done.wall_seconds,
     )
+
+
+def files_to_ship_for(experiment: Experiment) -> list[str]:
+    """User files every node needs: the model builder's file and the data loader's."""
+    files = files_to_ship(experiment.model.builder)
+    loader = experiment.dataset.loader
+    if loader is not None:
+        files += [f for f in files_to_ship(loader) if f not in files]
+    return files

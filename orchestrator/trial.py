@@ -247,6 +247,8 @@ class TrialResult:
     # Trials of the fused group it trained in (itself included; 1: alone). A resource choice:
     # the trial's result is the same in any group (trainers/fused.py).
     fused_with: int = 1
+    # With resources.fuse: auto, the measurement K was chosen from: JSON {K: group steps/s}.
+    fusion_rates: str | None = None
 
     @property
     def final_epoch(self) -> EpochRecord | None:

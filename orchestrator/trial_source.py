@@ -9,6 +9,7 @@ the executor's own business and never reach the source twice: a trial is finishe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -28,6 +29,10 @@ _MAX_REFUSED_IN_A_ROW = 100
 
 
 class TrialSource(ABC):
+    # What "best so far" means in the progress view: sweep.metric and sweep.goal.
+    metric: str = "val_accuracy"
+    goal: str = "max"
+
     @abstractmethod
     def take(self) -> TrialSpec | None:
         """The next trial to start, or None when no more will come."""
@@ -44,8 +49,9 @@ class TrialSource(ABC):
 class PlannedTrials(TrialSource):
     """A list planned up front, taken in order."""
 
-    def __init__(self, specs: list[TrialSpec]) -> None:
+    def __init__(self, specs: list[TrialSpec], metric: str = "val_accuracy", goal: str = "max") -> None:
         self._specs = list(specs)
+        self.metric, self.goal = metric, goal
         self._next = 0
 
     def take(self) -> TrialSpec | None:
@@ -74,8 +80,17 @@ class SearchTrials(TrialSource):
     must already be rebuilt from the store; ``finished_ids`` are trials stored with a final
     result (a point whose trials are all stored is told without running anything)."""
 
-    def __init__(self, experiment: Experiment, sampler: Sampler, finished_ids: set[str], total: int) -> None:
+    def __init__(
+        self,
+        experiment: Experiment,
+        sampler: Sampler,
+        finished_ids: set[str],
+        total: int,
+        adjust: Callable[[TrialSpec], TrialSpec] | None = None,
+    ) -> None:
         self.experiment = experiment
+        self.metric, self.goal = experiment.sweep.metric, experiment.sweep.goal
+        self._adjust = adjust or (lambda spec: spec)  # e.g. where the trial's artifacts go
         self.sampler = sampler
         self._finished_ids = set(finished_ids)
         self._queue: list[TrialSpec] = []
@@ -106,7 +121,7 @@ class SearchTrials(TrialSource):
                 self.sampler.tell(suggestion, None, SearchState.PRUNED)
                 continue
             self._asked[point_key(suggestion.point)] = _AskedPoint(suggestion, seeds=len(specs))
-            self._queue.extend(specs)
+            self._queue.extend(self._adjust(s) for s in specs)
         return self._queue.pop(0)
 
     def finished(self, spec: TrialSpec, result: TrialResult) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.report import render
-from orchestrator.results import result_rows
+from orchestrator.result_tables import result_rows
 from orchestrator.store import InMemoryResultsStore, ParquetResultsStore
 from orchestrator.trial import TrialStatus
 from tests.conftest import finished, grid_specs

@@ -179,7 +179,7 @@ def test_each_param_is_a_typed_column_and_older_rows_read_null(tmp_path, make_st
         assert ParquetResultsStore(store.uri).read_trials("s", columns=["trial_id", "model_width"]).num_rows == 5
 
     from orchestrator.query import QueryError, parse_where, select_trials
-    from orchestrator.results import result_rows
+    from orchestrator.result_tables import result_rows
 
     columns, _ = result_rows(store, "s")
     assert {"model_width", "model_rate"} <= set(columns)  # the axes are shown

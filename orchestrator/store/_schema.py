@@ -90,6 +90,7 @@ TRIALS_SCHEMA = pa.schema(
         # Trials trained together as one fused model (resources.fuse); 1: alone. Rows written
         # before fusion existed read it as null.
         pa.field("fused_with", pa.int64()),
+        pa.field("fusion_rates", pa.string()),
         pa.field("tensorflow_version", pa.string()),
         pa.field("keras_version", pa.string()),
         pa.field("orch_version", pa.string()),

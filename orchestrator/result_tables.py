@@ -6,8 +6,6 @@ stores of many thousands of trials.
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -96,17 +94,3 @@ def result_rows(
     exactly its axes."""
     table = results_table(store, Where.of(sweep=sweep), per=per, sort=sort, descending=descending, all_params=all_params)
     return table.column_names, table.to_pylist()
-
-
-class _CallableModule(types.ModuleType):
-    """``orch.results(store, sweep=None, per="trial")`` (orchestrator/api.py): this module is
-    the package's attribute ``results`` once anything imports it, so calling it is the API
-    function of the same name."""
-
-    def __call__(self, store: Any = None, sweep: str | None = None, per: Literal["trial", "config"] = "trial") -> pa.Table:
-        from orchestrator.api import DEFAULT_STORE, results
-
-        return results(DEFAULT_STORE if store is None else store, sweep, per)
-
-
-sys.modules[__name__].__class__ = _CallableModule

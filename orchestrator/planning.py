@@ -1,0 +1,90 @@
+"""What a run of a sweep will do, decided before Ray starts: the trials to run (or, for a
+tpe search, the sampler rebuilt from the store that asks for them), what the executor must
+check first, and the counts the progress view shows. Reads the store; writes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from orchestrator.config import Experiment, grid_points, sweep_size
+from orchestrator.scheduler import plan_sweep
+from orchestrator.store import ResultsStore
+from orchestrator.sweep import expand_sweep, specs_for_point
+from orchestrator.trial import TrialSpec, param_column, user_param_column
+from orchestrator.trial_source import PlannedTrials, SearchTrials, TrialSource
+
+__all__ = ["RunPlan", "plan_run", "column_for_path", "specs_for_run"]
+
+
+@dataclass
+class RunPlan:
+    source: TrialSource  # what the executor runs, in order or as asked
+    # The trials the executor checks before anything runs (data, resources, user models):
+    # the planned ones, or for a search one per grid point.
+    check: list[TrialSpec]
+    trials: int  # in the sweep (a search: its budget)
+    skipped: int  # already stored
+    to_run: int
+    told: int = 0  # a search: outcomes told to the sampler from the store
+
+    @property
+    def nothing_to_run(self) -> bool:
+        return self.to_run == 0
+
+
+def specs_for_run(specs: list[TrialSpec], artifacts_root: str | None, rerun: bool) -> list[TrialSpec]:
+    """The specs as trainers get them: where artifacts go, and under ``--rerun`` a fresh
+    start, so a checkpoint left by an earlier run is deleted instead of resumed from."""
+    return [dataclasses.replace(s, artifacts_root=artifacts_root, fresh_start=rerun) for s in specs]
+
+
+def column_for_path(path: str) -> str:
+    """The results column of a dotted config field (``model.params.<key>``: ``model_<key>``)."""
+    section, _, leaf = path.partition(".")
+    if section == "model" and leaf.startswith("params."):
+        return user_param_column(leaf[len("params."):])
+    return param_column(section, leaf)
+
+
+def plan_run(experiment: Experiment, store: ResultsStore, rerun: bool = False) -> RunPlan:
+    finished = set() if rerun else store.finished_trial_ids(experiment.name)
+    if experiment.sweep.method != "tpe":
+        specs = expand_sweep(experiment)
+        plan = plan_sweep(specs, finished, rerun=rerun)
+        to_run = specs_for_run(plan.to_run, store.artifacts_root, rerun)
+        source = PlannedTrials(to_run, experiment.sweep.metric, experiment.sweep.goal)
+        return RunPlan(source, to_run, len(specs), len(plan.skipped), len(to_run))
+    return _plan_search(experiment, store, finished, rerun)
+
+
+def _plan_search(experiment: Experiment, store: ResultsStore, finished: set[str], rerun: bool) -> RunPlan:
+    """tpe: the sampler is rebuilt from every trial of the sweep already stored (unless
+    ``rerun``), so a resumed search goes on learning where it stopped; ``samples`` counts
+    the stored points too."""
+    from orchestrator.query import Where, select_trials
+    from orchestrator.search import history_from_rows, make_sampler
+
+    sweep = experiment.sweep
+    seeds = max(len(sweep.seeds), 1)
+    grid = grid_points(sweep)
+    sampler = make_sampler("tpe", sweep.space, sweep.samples or 1, seed=sweep.search_seed, goal=sweep.goal,
+                           grid_points=grid)
+    told = 0
+    stored = 0
+    if not rerun:
+        rows = select_trials(store, Where.of(sweep=experiment.name)).to_pylist()
+        rows = [r for r in rows if r["trial_id"] in finished or r["status"] == "failed"]
+        history = history_from_rows(rows, [*sweep.grid, *sweep.space], sweep.metric, column_for_path, seeds=seeds)
+        told = sampler.rebuild(history)
+        stored = sum(1 for r in rows if r["trial_id"] in finished)
+    total = sweep_size(sweep)
+    to_run = max(total - stored, 0)
+    root = store.artifacts_root
+
+    def adjust(spec: TrialSpec) -> TrialSpec:
+        return specs_for_run([spec], root, rerun)[0]
+
+    source = SearchTrials(experiment, sampler, finished, total=to_run, adjust=adjust)
+    check = [adjust(specs_for_point(experiment, point)[0]) for point in grid]
+    return RunPlan(source, check, total, stored, to_run, told)
