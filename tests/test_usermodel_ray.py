@@ -88,6 +88,7 @@ def test_a_bad_builder_is_one_line_before_any_trial(local_ray, tmp_path, capsys,
     config.write_text("model:\n  builder: bad.py:build\ntraining:\n  epochs: 1\n")
     store = tmp_path / "store"
     assert main(["run", str(config), "--store", str(store)]) == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    # One error line; the progress lines before it say what was being checked (issue 11).
+    (line,) = [text for text in capsys.readouterr().err.strip().splitlines() if not text.startswith("[orch ")]
     assert line.startswith("orch run: error: model.builder") and message in line, line
     assert ParquetResultsStore(str(store)).read_trials().num_rows == 0
