@@ -29,11 +29,33 @@ def cpu_device():
 
 
 @pytest.fixture
+def fresh_ray():
+    """No Ray left running from another test: each test picks its own cluster shape."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
 def mnist_dir() -> Path:
     path = Path(os.environ.get("ORCH_TEST_MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
     if not (path / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"full MNIST not found at {path} (set ORCH_TEST_MNIST_DIR)")
     return path
+
+
+def sample_arrays(train: int, val: int, test: int):
+    """A slice of the offline sample as DatasetArrays: small enough for TF-tier tests."""
+    from orchestrator.config import DatasetConfig
+    from trainers.datasets import DatasetArrays, load_dataset
+
+    d = load_dataset(DatasetConfig(name="mnist_sample", validation=val))
+    return DatasetArrays(d.name, d.x_train[:train], d.y_train[:train], d.x_val, d.y_val, d.x_test[:test],
+                         d.y_test[:test], 10)
 
 
 def grid_specs(**sweep) -> list[TrialSpec]:

@@ -26,11 +26,9 @@ def device(cpu_device):
 
 @pytest.fixture(scope="module")
 def data():
-    from trainers.datasets import DatasetArrays, load_dataset
-    from orchestrator.config import DatasetConfig
+    from tests.conftest import sample_arrays
 
-    d = load_dataset(DatasetConfig(name="mnist_sample", validation=128))
-    return DatasetArrays(d.name, d.x_train[:256], d.y_train[:256], d.x_val, d.y_val, d.x_test[:64], d.y_test[:64], 10)
+    return sample_arrays(256, 128, 64)
 
 
 def _with_checkpoint(tmp_path, data, epochs: int = 2):

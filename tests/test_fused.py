@@ -42,10 +42,9 @@ def device(cpu_device):
 
 @pytest.fixture(scope="module")
 def data():
-    from trainers.datasets import DatasetArrays, load_dataset
+    from tests.conftest import sample_arrays
 
-    d = load_dataset(DatasetConfig(name="mnist_sample", validation=256))
-    return DatasetArrays(d.name, d.x_train[:640], d.y_train[:640], d.x_val, d.y_val, d.x_test[:128], d.y_test[:128], 10)
+    return sample_arrays(640, 256, 128)
 
 
 def spec(model: ModelConfig = ModelConfig(), root: Path | None = None, outputs: OutputsConfig | None = None,

@@ -13,7 +13,7 @@ from cluster import ray_session  # noqa: E402
 from orchestrator.config import parse_experiment  # noqa: E402
 from orchestrator.runner import run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
-from tests.test_ray_sweep import _KillFirstTrainer, fresh_ray  # noqa: E402,F401 - a fixture
+from tests.test_ray_sweep import _KillFirstTrainer  # noqa: E402
 
 pytestmark = pytest.mark.ray
 

@@ -13,7 +13,6 @@ from orchestrator.planning import plan_run  # noqa: E402
 from orchestrator.progress import SweepProgress  # noqa: E402
 from orchestrator.runner import run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
-from tests.test_ray_sweep import fresh_ray  # noqa: E402,F401 - a fixture
 
 pytestmark = pytest.mark.ray
 
@@ -21,7 +20,7 @@ SEARCH = {
     "name": "tpe",
     "training": {"epochs": 2, "batch_size": 256},
     "outputs": {"tensorboard": False},
-    "resources": {"trainers": 2},
+    "resources": {"trainers": 2, "fuse": 2},  # interrupted and resumed with fused groups too
     "stopping": {"rungs": [1], "keep": 0.5},
     "sweep": {"method": "tpe", "samples": 6, "search_seed": 1, "space": {
         "training.learning_rate": {"loguniform": [1e-4, 3e-2]},

@@ -24,16 +24,6 @@ from tests.conftest import REPO  # noqa: E402
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture
-def fresh_ray():
-    """No Ray left running from another test: each test picks its own cluster shape."""
-    if ray.is_initialized():
-        ray.shutdown()
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
-
-
 def test_quickstart_through_the_cli_stores_every_trial_once(fresh_ray, tmp_path, capsys):
     store_dir = str(tmp_path / "store")
     argv = ["run", str(REPO / "configs" / "quickstart.yaml"), "--store", store_dir, "--set", "training.epochs=1"]

@@ -19,7 +19,7 @@ from orchestrator.cli import main  # noqa: E402
 from orchestrator.config import parse_experiment  # noqa: E402
 from orchestrator.runner import run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
-from tests.test_ray_sweep import _descends_from, fresh_ray  # noqa: E402,F401 - fixture
+from tests.test_ray_sweep import _descends_from  # noqa: E402
 
 pytestmark = [pytest.mark.ray,
               pytest.mark.skipif(not Path("/proc").exists(), reason="finds trainer processes through /proc (Linux)")]

@@ -110,7 +110,7 @@ def _check_dataset(d: DatasetConfig, fail: Fail) -> None:
         example = "data.npz" if d.name == "npz" else "images/  (one sub-folder per class)"
         fail(f"dataset.path: name: {d.name} needs the data's path, e.g. path: {example}")
     if d.path is not None and not wants_path:
-        fail(f"dataset.path: only name: npz or image_folder reads a path; remove it or set name")
+        fail("dataset.path: only name: npz or image_folder reads a path; remove it or set name")
     if d.name == "loader" and d.loader is None:
         fail('dataset.loader: name: loader needs a function, e.g. loader: "my_data.py:load"')
     if d.loader is not None and d.name != "loader":

@@ -6,7 +6,6 @@ store on every run, which stays the one record of what was tried.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Mapping
 from typing import Any
