@@ -24,7 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from cluster._startup import TRAINER_DIED, TrainerPool
 from cluster.actor import TrainerActor
 from cluster.rungs import RungKeeper
-from cluster.validation import validate_models
+from cluster.validation import submit_model_checks
 from orchestrator.config import DatasetConfig, ResourcesConfig
 from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import SweepProgress
@@ -192,11 +192,13 @@ class RayExecutor:
                 pool.start(n)
                 # Trainers import TensorFlow (seconds) while the datasets load.
                 prepared.datasets, prepared.train_images = self._put_datasets(specs)
+                # Each user model is built once on a sample batch while the trainers start.
+                checks = submit_model_checks(specs, prepared.datasets, _dataset_key)
                 # Start-up works on this cluster (a broken install aborts here, with its error).
                 idle.extend(pool.wait_until_ready(n, self._poll))
             with progress.step("building each user model once on a sample batch..."):
                 # User code that cannot build fails here, before the store is written.
-                validate_models(specs, prepared.datasets, _dataset_key)
+                checks.result()
             self._choose_fusion(prepared, trials, progress)
         except BaseException:
             prepared.release()

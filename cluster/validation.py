@@ -19,7 +19,7 @@ from ray.exceptions import RayTaskError
 from orchestrator.errors import InputError
 from orchestrator.trial import TrialSpec
 
-__all__ = ["validate_models"]
+__all__ = ["validate_models", "submit_model_checks", "ModelChecks"]
 
 # Images in the sample batch the model is run on.
 _SAMPLE = 2
@@ -75,14 +75,39 @@ def validate_models(specs: list[TrialSpec], datasets: dict[str, ray.ObjectRef], 
     """Build every distinct user model of ``specs`` once on its dataset (``datasets``: the
     object-store refs by ``dataset_key(spec.dataset)``); InputError with the first problem.
     Built-in models are not checked: they are orch's own."""
+    submit_model_checks(specs, datasets, dataset_key).result()
+
+
+class ModelChecks:
+    """Checks submitted to Ray and not yet collected: the executor starts them while the
+    trainers import TensorFlow, and collects them once the trainers are ready."""
+
+    def __init__(self, refs: list[ray.ObjectRef]) -> None:
+        self._refs = refs
+
+    def result(self) -> None:
+        """Wait for the checks; InputError with the first problem found."""
+        if not self._refs:
+            return
+        try:
+            results = ray.get(self._refs)
+        except RayTaskError as e:
+            cause = e.cause if e.cause is not None else e
+            raise InputError(f"model.builder: cannot be checked in a Ray worker: {type(cause).__name__}: {cause}"[:500]) from e
+        for problems in results:
+            for problem in problems:
+                if problem is not None:
+                    raise InputError(problem)
+
+
+def submit_model_checks(specs: list[TrialSpec], datasets: dict[str, ray.ObjectRef], dataset_key: Any) -> ModelChecks:
+    """Start the checks of :func:`validate_models` without waiting for them."""
     groups: dict[str, dict[str, tuple[Any, Any, str | None]]] = {}
     for spec in specs:
         if spec.model.builder is None:
             continue
         key = dataset_key(spec.dataset)
         groups.setdefault(key, {}).setdefault(repr((spec.model, spec.builder_code)), (spec.model, spec.dataset, spec.builder_code))
-    if not groups:
-        return
     refs = []
     for key, models in groups.items():
         try:
@@ -93,12 +118,4 @@ def validate_models(specs: list[TrialSpec], datasets: dict[str, ray.ObjectRef], 
                 f"model.builder: {getattr(builder, '__qualname__', builder)!r} cannot be sent to the Ray workers "
                 f"({type(e).__name__}: {e}); put it in a file and give builder: 'file.py:function'"
             ) from e
-    try:
-        results = ray.get(refs)
-    except RayTaskError as e:
-        cause = e.cause if e.cause is not None else e
-        raise InputError(f"model.builder: cannot be checked in a Ray worker: {type(cause).__name__}: {cause}"[:500]) from e
-    for problems in results:
-        for problem in problems:
-            if problem is not None:
-                raise InputError(problem)
+    return ModelChecks(refs)
