@@ -26,6 +26,9 @@ TRAINER_DIED = (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCras
 # A replacement trainer that has not started after this long (its node is gone and no other
 # node has room) is given up on; the sweep goes on with the trainers it has.
 REPLACEMENT_GRACE_SECONDS = 120.0
+# A first trainer that has not started after this long never will: the cluster's CPUs are
+# held by something else. Generous: a cold node imports TensorFlow in 2-10 s.
+FIRST_TRAINER_SECONDS = 300.0
 
 
 def root_cause(error: BaseException) -> str:
@@ -106,6 +109,7 @@ class TrainerPool:
         then join during the run."""
         ready: list[Any] = []
         first_ready_at: float | None = None
+        started = time.monotonic()
         while len(ready) < count:
             if not self._starting:
                 if ready:
@@ -113,6 +117,12 @@ class TrainerPool:
                 raise SweepAborted("no trainer could start; check the Ray cluster (ray status)")
             if first_ready_at is not None and time.monotonic() - first_ready_at > REPLACEMENT_GRACE_SECONDS:
                 return ready
+            if first_ready_at is None and time.monotonic() - started > FIRST_TRAINER_SECONDS:
+                raise SweepAborted(
+                    f"no trainer could start within {FIRST_TRAINER_SECONDS:.0f} s: the Ray cluster has no free "
+                    "room for one (other actors hold its CPUs or GPUs?); check `ray status`, and run the same "
+                    "command again: stored trials are kept"
+                )
             done, _ = ray.wait(self.refs, num_returns=1, timeout=poll)
             for ref in done:
                 actor = self.settle(ref)

@@ -226,12 +226,12 @@ class RayExecutor:
         # than one group's worth, so the sampler learns from as many results as it can.
         taker = GroupTaker(source, prepared.fuse, lookahead=None if isinstance(source, PlannedTrials) else prepared.fuse)
         summary = ExecutionSummary(trainers=prepared.trainers)
+        running: dict[ray.ObjectRef, _Running] = {}
         try:
             rungs = self._rung_keeper(prepared.specs, store)
             progress.start(prepared.specs[0].sweep, to_run=source.total, skipped=skipped, trainers=prepared.trainers)
             # Crashed trials to run again: alone, resumed from their checkpoints.
             retries: list[tuple[TrialSpec, int]] = []
-            running: dict[ray.ObjectRef, _Running] = {}
             by_id: dict[str, TrialSpec] = {}
             streak = FailureStreak(resources.max_consecutive_failures)
             fusion_rates = json.dumps(prepared.fuse_rates) if prepared.fuse_rates else None
@@ -307,10 +307,15 @@ class RayExecutor:
                         )
                 pool.give_up_if_stuck(have_trainers=bool(idle or running), waiting=bool(retries) or not taker.exhausted)
         finally:
-            # Trials still running when the driver stops (Ctrl-C) are not stored; the actors
-            # die with the driver's Ray session, and the next run picks those trials up.
+            # Trials still running when the driver stops (Ctrl-C) are not stored; the next
+            # run picks them up. Every trainer goes now, not when Ray's session ends: in a
+            # session that lives on (a notebook, a benchmark, orch.run twice) they would
+            # hold their CPUs, and the next sweep's trainers would wait for them forever.
             progress.close()
             pool.kill_all()
+            for actor in [*idle, *(job.actor for job in running.values())]:
+                ray.kill(actor, no_restart=True)
+            idle.clear()
         summary.wall_seconds = time.monotonic() - t0
         return summary
 

@@ -263,14 +263,15 @@ def test_a_run_of_failing_trials_aborts_the_sweep_with_one_message(fresh_ray, tm
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds leftover processes through /proc (Linux)")
-def test_driver_killed_mid_sweep_resumes_without_duplicates(fresh_ray, tmp_path, capsys):
+@pytest.mark.parametrize("fuse", [1, 2], ids=["alone", "fused"])
+def test_driver_killed_mid_sweep_resumes_without_duplicates(fresh_ray, tmp_path, capsys, fuse):
     import subprocess
     import sys
     import time
 
     store_dir = tmp_path / "store"
     argv = ["run", str(REPO / "configs" / "quickstart.yaml"), "--store", str(store_dir), "--name", "resume",
-            "--set", "training.epochs=4", "--set", "resources.trainers=1"]
+            "--set", "training.epochs=4", "--set", "resources.trainers=1", "--set", f"resources.fuse={fuse}"]
     driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *argv], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trials_dir = store_dir / "trials" / "resume"
