@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +27,20 @@ def cpu_device():
         return configure_process(replicas=1, threads=1)
     except RuntimeError:
         return DeviceInfo("CPU", 1)
+
+
+@contextlib.contextmanager
+def private_ray(num_cpus: int):
+    """A Ray of its own for the body (none left from another test), shut down after."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 @pytest.fixture

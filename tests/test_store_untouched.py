@@ -59,12 +59,11 @@ def _run(experiment: dict, root: Path, progress: SweepProgress | None = None) ->
 
 @pytest.fixture
 def two_cpu_ray():
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    pytest.importorskip("ray")
+    from tests.conftest import private_ray
+
+    with private_ray(2):
+        yield
 
 
 BAD_DATA = {"name": "baddata", "dataset": {"name": "mnist", "data_dir": "/nonexistent/orch-test-data"}}

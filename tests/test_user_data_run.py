@@ -49,12 +49,11 @@ def test_every_model_trains_on_32x32_colour_with_scaling_and_shifts(cpu_device, 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    pytest.importorskip("ray")
+    from tests.conftest import private_ray
+
+    with private_ray(2):
+        yield
 
 
 def experiment(directory: Path, dataset: str, epochs: int = 1) -> Path:

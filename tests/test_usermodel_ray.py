@@ -24,11 +24,10 @@ FAST = ["--set", "training.batch_size=512", "--set", "model.params.blocks=0"]
 def local_ray():
     """One small Ray for the module: the bad-builder cases then share one validation worker,
     which imports TensorFlow once."""
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    from tests.conftest import private_ray
+
+    with private_ray(1):
+        yield
 
 
 def _trials(store: Path, sweep: str) -> list[dict]:
