@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from orchestrator.config import ConfigError, parse_experiment  # noqa: E402
-from orchestrator.sweep import expand_sweep  # noqa: E402
+from orchestrator.plan import expand_sweep  # noqa: E402
 
 
 def grid(n_lr: int, n_batch: int) -> dict:

@@ -35,9 +35,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from orchestrator.config import parse_experiment  # noqa: E402
-from orchestrator.query import Where, aggregate, learning_curves, select_trials  # noqa: E402
+from orchestrator.answers import Where, aggregate, learning_curves, select_trials  # noqa: E402
 from orchestrator.store import PARAM_COLUMNS, ParquetResultsStore  # noqa: E402
-from orchestrator.sweep import expand_sweep  # noqa: E402
+from orchestrator.plan import expand_sweep  # noqa: E402
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus  # noqa: E402
 
 GRID = {

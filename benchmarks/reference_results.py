@@ -18,9 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from orchestrator.config import load_experiment  # noqa: E402
-from orchestrator.report import render  # noqa: E402
+from orchestrator.answers import render  # noqa: E402
 from orchestrator.store import ParquetResultsStore, latest_per_trial  # noqa: E402
-from orchestrator.sweep import expand_sweep  # noqa: E402
+from orchestrator.plan import expand_sweep  # noqa: E402
 
 
 def reference_of(path: Path) -> str | None:

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from orchestrator.config import parse_experiment  # noqa: E402
-from orchestrator.runner import run_experiment  # noqa: E402
+from orchestrator.driver import run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
 
 SPACE = {

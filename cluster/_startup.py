@@ -17,7 +17,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, WorkerCrashedError
 
 from orchestrator.errors import SweepAborted
-from orchestrator.scheduler import StartupAction, StartupFailures, decide_after_startup_failure
+from orchestrator.plan import StartupAction, StartupFailures, decide_after_startup_failure
 
 __all__ = ["TRAINER_DIED", "TrainerPool", "root_cause"]
 

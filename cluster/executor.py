@@ -17,22 +17,30 @@ from datetime import datetime, timezone
 from typing import Any
 
 import ray
-from ray.exceptions import RayTaskError
 from ray.util.queue import Empty, Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from cluster._startup import TRAINER_DIED, TrainerPool
+from cluster.autofuse import choose_fusion
 from cluster.actor import TrainerActor
+from cluster.data import dataset_key, put_datasets
 from cluster.rungs import RungKeeper
 from cluster.validation import submit_model_checks
-from orchestrator.config import DatasetConfig, ResourcesConfig
+from orchestrator.config import ResourcesConfig
 from orchestrator.errors import InputError, SweepAborted
 from orchestrator.progress import SweepProgress
-from orchestrator.scheduler import FailureAction, FailureStreak, decide_after_crash, trainer_count
+from orchestrator.plan import (
+    FailureAction,
+    FailureStreak,
+    decide_after_crash,
+    trainer_count,
+    GroupTaker,
+    PlannedTrials,
+    TrialSource,
+    result_metric,
+)
 from orchestrator.store import ResultsStore
-from orchestrator.fusion import GroupTaker, choose_group_size
 from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
-from orchestrator.trial_source import PlannedTrials, TrialSource, result_metric
 
 __all__ = ["RayExecutor", "ExecutionSummary", "PreparedSweep"]
 
@@ -45,25 +53,6 @@ class ExecutionSummary:
     retries: int = 0
     trainers: int = 0
     wall_seconds: float = 0.0
-
-
-# num_cpus=0: the trainers, started at the same time, hold every CPU for the whole sweep;
-# this short task must not wait for one of them.
-@ray.remote(num_cpus=0, num_returns=2)
-def _load_dataset(config: DatasetConfig) -> tuple[dict[str, Any], Any]:
-    # Runs in a Ray worker: the driver never imports `trainers` (DESIGN.md dependency rule).
-    from trainers.datasets import load_dataset
-
-    data = load_dataset(config)
-    return {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)}, data
-
-
-# Group sizes `fuse: auto` measures (no more than the sweep has trials).
-_AUTO_SIZES = (1, 2, 4, 8)
-
-
-def _dataset_key(config: DatasetConfig) -> str:
-    return json.dumps(dataclasses.asdict(config), sort_keys=True)
 
 
 def _check_fits(resources: ResourcesConfig, use_gpus: bool, nodes: list[dict[str, float]]) -> None:
@@ -191,15 +180,16 @@ class RayExecutor:
                                "and loading the data..."):
                 pool.start(n)
                 # Trainers import TensorFlow (seconds) while the datasets load.
-                prepared.datasets, prepared.train_images = self._put_datasets(specs)
+                prepared.datasets, prepared.train_images = put_datasets(specs)
                 # Each user model is built once on a sample batch while the trainers start.
-                checks = submit_model_checks(specs, prepared.datasets, _dataset_key)
+                checks = submit_model_checks(specs, prepared.datasets, dataset_key)
                 # Start-up works on this cluster (a broken install aborts here, with its error).
                 idle.extend(pool.wait_until_ready(n, self._poll))
             with progress.step("building each user model once on a sample batch..."):
                 # User code that cannot build fails here, before the store is written.
                 checks.result()
-            self._choose_fusion(prepared, trials, progress)
+            prepared.fuse, prepared.fuse_rates = choose_fusion(
+                specs[0], trials, idle[0], prepared.datasets, prepared.train_images, progress)
         except BaseException:
             prepared.release()
             raise
@@ -248,7 +238,7 @@ class RayExecutor:
                             return
                         group, attempts = taken, (1,) * len(taken)
                     actor = idle.pop()
-                    key = _dataset_key(group[0].dataset)
+                    key = dataset_key(group[0].dataset)
                     ref = actor.run_trials.remote(list(group), key, [datasets[key]], rungs)
                     running[ref] = _Running(group, actor, attempts)
                     for spec, attempt in zip(group, attempts):
@@ -356,40 +346,6 @@ class RayExecutor:
             rows = stored.select(["trial_id", "epoch", stopping.metric]).to_pylist()
             ray.get(keeper.record_many.remote([(r["trial_id"], r["epoch"], r[stopping.metric]) for r in rows]))
         return keeper
-
-    def _choose_fusion(self, prepared: PreparedSweep, trials: int, progress: SweepProgress) -> None:
-        """``resources.fuse`` as a number, or for ``auto`` the group size a short run on one
-        ready trainer finds trains the most trials per second (orchestrator/fusion.py)."""
-        spec = prepared.specs[0]
-        fuse = spec.resources.fuse
-        if fuse != "auto":
-            prepared.fuse = fuse
-            return
-        sizes = tuple(k for k in _AUTO_SIZES if k <= max(trials, 1)) or (1,)
-        key = _dataset_key(spec.dataset)
-        with progress.step(f"fuse: auto: measuring fused steps per second at K = {', '.join(map(str, sizes))}..."):
-            rates, setup = ray.get(prepared.idle[0].measure_fusion.remote(spec, key, [prepared.datasets[key]], sizes))
-        batch = spec.training.batch_size * (spec.resources.replicas if spec.training.batch_size_scope == "per_replica" else 1)
-        steps = math.ceil(prepared.train_images.get(key, batch) / batch) * spec.training.epochs
-        prepared.fuse = choose_group_size(rates, setup, steps_per_trial=steps)
-        prepared.fuse_rates = rates
-        rates_text = ", ".join(f"K={k}: {r:.0f}" for k, r in sorted(rates.items()))
-        progress.note(f"fuse: auto chose {prepared.fuse} trials per group (group steps/s {rates_text})")
-
-    def _put_datasets(self, specs: list[TrialSpec]) -> tuple[dict[str, ray.ObjectRef], dict[str, int]]:
-        """Load each distinct dataset once, in a worker, into the object store. Bad or
-        missing data fails here, before any trial launches."""
-        configs = {_dataset_key(s.dataset): s.dataset for s in specs}
-        loads = {key: _load_dataset.remote(config) for key, config in configs.items()}  # all at once
-        sizes: dict[str, int] = {}
-        for key, (summary_ref, _) in loads.items():
-            try:
-                # Only the small summary comes to the driver; the arrays stay in the store.
-                sizes[key] = ray.get(summary_ref)["train"]
-            except RayTaskError as e:
-                cause = e.cause if e.cause is not None else e
-                raise InputError(f"dataset {configs[key].name!r}: {cause}") from e
-        return {key: arrays_ref for key, (_, arrays_ref) in loads.items()}, sizes
 
     @staticmethod
     def _collect(ref: ray.ObjectRef, job: _Running) -> tuple[list[TrialResult], bool]:

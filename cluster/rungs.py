@@ -1,11 +1,11 @@
-"""One small actor per sweep that keeps the successive-halving rungs (orchestrator/stopping.py)
+"""One small actor per sweep that keeps the successive-halving rungs (orchestrator/plan/_stopping.py)
 for every trainer of the sweep: trainers report at rung epochs and get a verdict back."""
 
 from __future__ import annotations
 
 import ray
 
-from orchestrator.stopping import RungVerdict, SuccessiveHalving
+from orchestrator.plan import RungVerdict, SuccessiveHalving
 from orchestrator.trial import EpochRecord
 
 __all__ = ["RungKeeper"]

@@ -39,8 +39,7 @@ def _check_one(model: Any, dataset: Any, code: str | None, data: Any) -> str | N
     import keras
     import numpy as np
 
-    from trainers.builders import BuilderError
-    from trainers.models import build_model
+    from trainers.builders import BuilderError, build_model
 
     keras.backend.clear_session()
     try:

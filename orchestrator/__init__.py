@@ -1,7 +1,13 @@
 """orch: TensorFlow hyper-parameter sweeps on Ray, results in Parquet.
 
-This package is the pure core (config, sweep, scheduling, store, queries, CLI). It never
-imports TensorFlow or Ray at import time; the CLI imports ``cluster`` only when a sweep runs.
+This package is the pure core. Its packages, in the order a sweep flows through them:
+``config`` (the experiment file) -> ``search`` (samplers) -> ``plan`` (trials and every
+decision about them) -> ``driver`` (runs a sweep; hands trials to ``cluster``'s executor,
+whose actors run ``trainers``; ``progress`` shows it) -> ``store`` (Parquet) -> ``answers``
+(queries, tables, plots, SQL) -> ``cli`` (``orch``). Beside them, the domain: ``trial`` (``TrialSpec``, ``TrialResult``),
+``data_identity``, ``usercode`` (user code located and hashed, never imported here),
+``errors``, ``address``. It never imports TensorFlow or Ray at import time; the driver and
+the CLI import ``cluster`` only when a sweep runs.
 
 The Python API (``orchestrator/api.py``) is loaded on first use::
 
@@ -14,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from orchestrator._version import __version__
+
 __all__ = ["__version__", "run", "results"]
 
 

@@ -24,10 +24,9 @@ import pyarrow as pa
 
 from orchestrator.config import Experiment, load_experiment, parse_experiment
 from orchestrator.config._overrides import set_dotted
+from orchestrator.driver import RunSummary, run_experiment
 from orchestrator.progress import SweepProgress, progress_for
-from orchestrator.query import Where
-from orchestrator.result_tables import results_table
-from orchestrator.runner import RunSummary, run_experiment
+from orchestrator.answers import Where, results_table
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, ResultsStore
 
 __all__ = ["run", "results", "experiment_of"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.config import parse_experiment
-from orchestrator.sweep import expand_sweep
+from orchestrator.plan import expand_sweep
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
 
 REPO = Path(__file__).resolve().parent.parent

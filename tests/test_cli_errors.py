@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator import cli
+from orchestrator.cli import _main as cli
 from orchestrator.cli import main
 from tests.conftest import REPO
 

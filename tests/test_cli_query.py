@@ -18,8 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.query import Where, aggregate, select_trials
-from orchestrator.sql import SQL_EXTRA_HINT
+from orchestrator.answers import Where, aggregate, select_trials, SQL_EXTRA_HINT
 from orchestrator.store import ParquetResultsStore
 from tests.test_query import ACC_A, ACC_B, _fill
 

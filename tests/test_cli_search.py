@@ -9,8 +9,7 @@ import pyarrow as pa
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.plots import best_so_far, plot_search
-from orchestrator.query import QueryError
+from orchestrator.answers import best_so_far, plot_search, QueryError
 from orchestrator.store import ParquetResultsStore
 from orchestrator.trial import TrialStatus
 from tests.conftest import finished, grid_specs
@@ -94,7 +93,7 @@ def test_bad_input_is_one_line_and_exit_2(store, capsys, tmp_path, monkeypatch, 
 
 
 def test_best_so_far_counts_trials_in_start_order(store):
-    from orchestrator.query import Where, select_trials
+    from orchestrator.answers import Where, select_trials
 
     trials = select_trials(store, Where.of(status=["completed", "stopped", "failed"]))
     table = best_so_far(trials, "test_accuracy")

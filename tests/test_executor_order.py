@@ -10,9 +10,9 @@ ray = pytest.importorskip("ray")
 from cluster import ray_session  # noqa: E402
 from orchestrator.config import parse_experiment  # noqa: E402
 from orchestrator.progress import SweepProgress  # noqa: E402
-from orchestrator.runner import run_experiment  # noqa: E402
+from orchestrator.driver import run_experiment  # noqa: E402
 from orchestrator.store import InMemoryResultsStore  # noqa: E402
-from orchestrator.sweep import expand_sweep  # noqa: E402
+from orchestrator.plan import expand_sweep  # noqa: E402
 
 pytestmark = pytest.mark.ray
 

@@ -209,7 +209,7 @@ def test_trials_that_do_not_share_a_pipeline_are_refused(data, device) -> None:
 
 
 def test_measure_fused_rate_gives_a_rate_per_group_size(data, device) -> None:
-    from orchestrator.fusion import choose_group_size
+    from orchestrator.plan import choose_group_size
     from trainers.fused import measure_fused_rate
 
     rates, setup = measure_fused_rate(spec(), data, device, sizes=(1, 2), steps=2, calls=1)

@@ -1,4 +1,4 @@
-"""orchestrator.fusion: grouping planned trials into fused groups, choosing K for `auto`."""
+"""orchestrator.plan (fusion): grouping planned trials into fused groups, choosing K for `auto`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from orchestrator.fusion import choose_group_size, fusion_groups, fusion_key
+from orchestrator.plan import choose_group_size, fusion_groups, fusion_key
 from tests.conftest import grid_specs
 
 pytestmark = pytest.mark.unit
@@ -119,3 +119,29 @@ def test_setup_times_must_cover_every_measured_size() -> None:
 def test_choose_group_size_refuses_what_was_not_measured(rates) -> None:
     with pytest.raises(ValueError):
         choose_group_size(rates)
+
+
+@pytest.mark.parametrize(("trials", "sizes"), [(0, (1,)), (1, (1,)), (3, (1, 2)), (4, (1, 2, 4)), (100, (1, 2, 4, 8))])
+def test_auto_measures_only_group_sizes_the_sweep_can_fill(trials, sizes) -> None:
+    from orchestrator.plan import auto_sizes
+
+    assert auto_sizes(trials) == sizes
+
+
+@pytest.mark.parametrize(("batch", "scope", "replicas", "images", "epochs", "steps"), [
+    (128, "global", 1, 55_000, 1, 430),      # ceil(55000 / 128) = 430
+    (128, "global", 1, 55_000, 3, 1290),     # 430 per epoch
+    (50, "global", 2, 1000, 2, 40),          # a global batch is split across replicas: 20 steps/epoch
+    (50, "per_replica", 2, 1000, 2, 20),     # 2 replicas x 50 = 100 images a step: 10 steps/epoch
+    (128, "global", 1, None, 4, 4),          # train size not known: one step per epoch
+])
+def test_steps_per_trial_counts_global_batches_per_epoch(batch, scope, replicas, images, epochs, steps) -> None:
+    from orchestrator.plan import steps_per_trial
+
+    spec = grid_specs(grid={})[0]
+    spec = dataclasses.replace(
+        spec,
+        training=dataclasses.replace(spec.training, batch_size=batch, batch_size_scope=scope, epochs=epochs),
+        resources=dataclasses.replace(spec.resources, replicas=replicas),
+    )
+    assert steps_per_trial(spec, images) == steps

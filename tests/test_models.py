@@ -47,7 +47,7 @@ def device():
 def _build(name: str = "lenet5", input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
            **kwargs: Any) -> Any:
     """Build ``name`` with ModelConfig fields and build_model keywords mixed in ``kwargs``."""
-    from trainers.models import build_model
+    from trainers.builders import build_model
 
     fields = {k: kwargs.pop(k) for k in list(kwargs) if k in ModelConfig.__dataclass_fields__}
     return build_model(ModelConfig(name=name, **fields), input_shape, num_classes, **kwargs)

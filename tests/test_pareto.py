@@ -7,8 +7,7 @@ import random
 import pyarrow as pa
 import pytest
 
-from orchestrator.pareto import pareto_front, parse_objectives
-from orchestrator.query import QueryError
+from orchestrator.answers import pareto_front, parse_objectives, QueryError
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from orchestrator.plots import DPI, FIGURE_SIZE, plot_curves, plot_metric, plot_time_vs_batch
-from orchestrator.query import QueryError, Where, learning_curves, select_trials
+from orchestrator.answers import (
+    DPI,
+    FIGURE_SIZE,
+    plot_curves,
+    plot_metric,
+    plot_time_vs_batch,
+    QueryError,
+    Where,
+    learning_curves,
+    select_trials,
+)
 from orchestrator.store import InMemoryResultsStore
 from tests.conftest import REPO
 from tests.test_query import _fill
@@ -96,6 +105,6 @@ def test_nothing_to_plot_is_a_clear_error(tmp_path):
 
 
 def test_matplotlib_is_imported_only_to_draw():
-    code = "import sys, orchestrator.plots; print('matplotlib' in sys.modules)"
+    code = "import sys, orchestrator.answers; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from orchestrator.config import SECTIONS, ConfigError, load_experiment, parse_experiment, parse_override
 from orchestrator.errors import InputError
-from orchestrator.query import _OPERATORS, parse_where
+from orchestrator.answers._where import _OPERATORS
+from orchestrator.answers import parse_where
 from orchestrator.store import TRIALS_SCHEMA
 
 pytestmark = pytest.mark.unit

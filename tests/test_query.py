@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestrator.config import parse_experiment
-from orchestrator.query import (
+from orchestrator.answers import (
     QueryError,
     Where,
     aggregate,
@@ -27,9 +27,9 @@ from orchestrator.query import (
     timing,
     varying_params,
 )
-from orchestrator.report import render_table, write_output
+from orchestrator.answers import render_table, write_output
 from orchestrator.store import ParquetResultsStore
-from orchestrator.sweep import expand_sweep
+from orchestrator.plan import expand_sweep
 from orchestrator.trial import TrialStatus
 from tests.conftest import finished
 

@@ -11,7 +11,7 @@ pytest.importorskip("ray")
 
 from cluster import ray_session  # noqa: E402
 from orchestrator.config import parse_experiment  # noqa: E402
-from orchestrator.runner import run_experiment  # noqa: E402
+from orchestrator.driver import run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
 from tests.test_ray_sweep import _KillFirstTrainer  # noqa: E402
 

@@ -9,9 +9,8 @@ pytest.importorskip("ray")
 
 from cluster import ray_session  # noqa: E402
 from orchestrator.config import parse_experiment  # noqa: E402
-from orchestrator.planning import plan_run  # noqa: E402
+from orchestrator.driver import plan_run, run_experiment  # noqa: E402
 from orchestrator.progress import SweepProgress  # noqa: E402
-from orchestrator.runner import run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
 
 pytestmark = pytest.mark.ray

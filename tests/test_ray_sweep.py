@@ -17,7 +17,7 @@ from orchestrator.cli import main  # noqa: E402
 from orchestrator.config import load_experiment, parse_experiment  # noqa: E402
 from orchestrator.errors import InputError  # noqa: E402
 from orchestrator.progress import SweepProgress  # noqa: E402
-from orchestrator.runner import run_experiment  # noqa: E402
+from orchestrator.driver import run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
@@ -215,7 +215,7 @@ def test_packing_puts_several_trainers_on_each_logical_gpu(fresh_ray, tmp_path):
 
 
 def test_successive_halving_stops_trials_outside_the_best_half(fresh_ray, tmp_path):
-    from orchestrator.stopping import SuccessiveHalving
+    from orchestrator.plan import SuccessiveHalving
     from orchestrator.trial import EpochRecord
 
     # One trainer: trials reach the rung in sweep order, so the verdicts are reproducible.
@@ -236,7 +236,7 @@ def test_successive_halving_stops_trials_outside_the_best_half(fresh_ray, tmp_pa
     # The stored verdicts are exactly the rule's, replayed in sweep order on the stored values.
     first_epochs = {e["trial_id"]: e for e in store.read_epochs("halving").to_pylist() if e["epoch"] == 1}
     rule = SuccessiveHalving(rungs=[1], keep=0.5, metric="val_accuracy")
-    from orchestrator.sweep import expand_sweep
+    from orchestrator.plan import expand_sweep
 
     for spec in expand_sweep(experiment):
         e = first_epochs[spec.trial_id]

@@ -6,8 +6,7 @@ import statistics
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.report import render
-from orchestrator.result_tables import result_rows
+from orchestrator.answers import render, result_rows
 from orchestrator.store import InMemoryResultsStore, ParquetResultsStore
 from orchestrator.trial import TrialStatus
 from tests.conftest import finished, grid_specs
@@ -99,12 +98,14 @@ def test_results_into_a_closed_pipe_exit_quietly(filled, monkeypatch):
     """`orch results | head`: the reader goes away mid-output; that is not an error."""
     import os
 
-    import orchestrator.cli as cli
+    import sys
+
+    import orchestrator.cli._common as cli_output
 
     store, _ = filled
     read_end, write_end = os.pipe()
     os.close(read_end)
     closed = os.fdopen(write_end, "w")
-    monkeypatch.setattr(cli.sys, "stdout", closed)
-    monkeypatch.setattr(cli, "render", lambda *a: "x" * 1_000_000)  # more than any pipe buffer
-    assert cli.main(["results", "t", "--store", store.uri]) == 0
+    monkeypatch.setattr(sys, "stdout", closed)
+    monkeypatch.setattr(cli_output, "write_output", lambda *a: "x" * 1_000_000)  # more than any pipe buffer
+    assert main(["results", "t", "--store", store.uri]) == 0

@@ -1,5 +1,5 @@
 """`orch run` step by step: a progress line before every step that may be slow, so the terminal
-is never silent; --rerun reaching the trainer (orchestrator/runner.py, orchestrator/progress.py)."""
+is never silent; --rerun reaching the trainer (orchestrator/driver/)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import time
 import pytest
 
 from orchestrator.config import parse_experiment
+from orchestrator.driver import run_experiment
 from orchestrator.progress import LiveProgress, LogProgress, SweepProgress
-from orchestrator.runner import run_experiment
 from orchestrator.store import InMemoryResultsStore
-from orchestrator.sweep import expand_sweep
+from orchestrator.plan import expand_sweep
 from tests.conftest import finished
 
 pytestmark = pytest.mark.unit
@@ -63,7 +63,7 @@ def test_notes_are_shown_at_once_as_one_line(kind):
 
 
 def test_rerun_reaches_the_trainer_as_a_fresh_start():
-    from orchestrator.runner import specs_for_run
+    from orchestrator.driver import specs_for_run
 
     specs = expand_sweep(parse_experiment({"name": "r", "sweep": {"seeds": [0, 1]}}))
     assert all(s.fresh_start and s.artifacts_root == "/s" for s in specs_for_run(specs, "/s", rerun=True))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.scheduler import (
+from orchestrator.plan import (
     FailureAction,
     StartupAction,
     StartupFailures,

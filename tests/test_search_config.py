@@ -7,7 +7,7 @@ import pytest
 
 from orchestrator.config import ConfigError, load_experiment, sweep_size
 from orchestrator.store import InMemoryResultsStore, ParquetResultsStore
-from orchestrator.sweep import expand_sweep, planned_points
+from orchestrator.plan import expand_sweep, planned_points
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from orchestrator.config import parse_experiment, resolve_model, with_overrides
-from orchestrator.query import Where, select_trials
+from orchestrator.answers import Where, select_trials
 from orchestrator.search import (
     Choice,
     LogUniform,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from orchestrator.sql import SQL_EXTRA_HINT, SqlError, run_sql
+from orchestrator.answers import SQL_EXTRA_HINT, SqlError, run_sql
 from orchestrator.store import ParquetResultsStore
 from tests.test_query import ACC_A, _fill
 

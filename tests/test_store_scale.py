@@ -20,6 +20,7 @@ from orchestrator.store import (
     latest_per_trial,
 )
 from orchestrator.store import _parquet
+from orchestrator.store._files import base_name
 from tests.conftest import finished, grid_specs
 
 pytestmark = pytest.mark.unit
@@ -183,7 +184,7 @@ def test_a_listing_that_missed_a_new_compacted_file_is_caught_by_the_generation(
     listing = reader._list("trials", None)
     store.compact()
     # As if the compactor had not deleted this one yet: its rows are in the compacted file too.
-    survivor = root / "trials" / "t" / _parquet._base_name(listing[0])
+    survivor = root / "trials" / "t" / base_name(listing[0])
     (compacted,) = (root / "trials" / "t").glob("compacted-*.parquet")
     pq.write_table(pq.read_table(compacted).filter(pc.field("trial_id") == survivor.name.split("-")[0]), survivor)
     real_list, real_generation = reader._list, reader._generation

@@ -1,5 +1,5 @@
 """Nothing is written under the store before every check has passed: a refused run leaves a
-fresh store path non-existent and an existing store byte-identical (orchestrator/runner.py
+fresh store path non-existent and an existing store byte-identical (orchestrator/driver/_runner.py
 runs RayExecutor.prepare before the first write)."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class _Notes(SweepProgress):
 
 def _run(experiment: dict, root: Path, progress: SweepProgress | None = None) -> None:
     pytest.importorskip("ray")
-    from orchestrator.runner import run_experiment
+    from orchestrator.driver import run_experiment
 
     run_experiment(parse_experiment(experiment), ParquetResultsStore(str(root)), progress=progress)
 

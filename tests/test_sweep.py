@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.config import parse_experiment
-from orchestrator.sweep import expand_sweep
+from orchestrator.plan import expand_sweep
 from tests.conftest import REPO, grid_specs
 
 pytestmark = pytest.mark.unit

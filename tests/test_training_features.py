@@ -165,7 +165,7 @@ def test_tensorboard_logs_hold_scalars_and_the_hparams_summary(data, device, tmp
 
 def test_shift_augmentation_acts_in_training_only_and_adds_no_weights(data, device):
     from orchestrator.config import ModelConfig as M
-    from trainers.models import build_model
+    from trainers.builders import build_model
 
     plain = build_model(M(name="lenet5"), data.input_shape, 10)
     shifted = build_model(M(name="lenet5"), data.input_shape, 10, augment_shift=0.2)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.config import parse_experiment
-from orchestrator.query import Where, select_trials
+from orchestrator.answers import Where, select_trials
 from orchestrator.search import Choice, LogUniform, ScriptedSampler, SearchState, history_from_rows, make_sampler
 from orchestrator.store import InMemoryResultsStore
 from orchestrator.trial import TrialStatus, param_column
-from orchestrator.trial_source import PlannedTrials, SearchTrials, result_metric
+from orchestrator.plan import PlannedTrials, SearchTrials, result_metric
 from tests.conftest import finished, grid_specs
 
 pytestmark = pytest.mark.unit
@@ -66,7 +66,7 @@ def test_points_the_rules_refuse_are_told_failed_and_another_is_asked():
 def test_a_point_already_stored_runs_nothing():
     e = experiment()
     point = {"training.learning_rate": 0.01, "model.activation": "relu"}
-    from orchestrator.sweep import specs_for_point
+    from orchestrator.plan import specs_for_point
 
     stored_id = specs_for_point(e, point)[0].trial_id
     sampler = ScriptedSampler([point])

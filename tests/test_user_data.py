@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from orchestrator.config import ConfigError, DatasetConfig, load_experiment, parse_experiment
-from orchestrator.sweep import expand_sweep
+from orchestrator.plan import expand_sweep
 from trainers.datasets import DatasetError, check_arrays, load_dataset
 
 pytestmark = pytest.mark.unit

@@ -33,7 +33,7 @@ def write_npz(path: Path, classes: int = 3, n_train: int = 96, n_test: int = 24,
 @pytest.mark.tf
 @pytest.mark.parametrize("name", sorted(MODEL_PARAMS))
 def test_every_model_trains_on_32x32_colour_with_scaling_and_shifts(cpu_device, name: str) -> None:
-    from trainers.models import build_model
+    from trainers.builders import build_model
 
     model = build_model(resolve_model(ModelConfig(name=name)), SHAPE, 3, normalize=True, augment_shift=0.1)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
@@ -83,7 +83,7 @@ def test_npz_of_32x32_colour_three_classes_trains_through_orch_run(local_ray, tm
 
 @pytest.mark.ray
 def test_image_folder_trains_through_run_experiment(local_ray, tmp_path: Path) -> None:
-    from orchestrator.runner import run_experiment
+    from orchestrator.driver import run_experiment
 
     for c, name in enumerate(["dark", "light"]):
         (tmp_path / "imgs" / name).mkdir(parents=True)
@@ -131,7 +131,7 @@ def load(n=60):
 def test_loader_is_imported_in_a_worker_not_the_driver(local_ray, tmp_path: Path) -> None:
     import os
 
-    from orchestrator.runner import run_experiment
+    from orchestrator.driver import run_experiment
 
     (tmp_path / "my_data.py").write_text(LOADER)
     config = experiment(tmp_path, "  loader: my_data.py:load\n  params: {n: 60}")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from trainers.devices import DeviceInfo, configure_process, make_strategy
     from trainers.fused import measure_fused_rate, run_fused_trials, run_trial
     from trainers.trial_model import global_batch_size
-    from trainers.models import build_model
+    from trainers.builders import build_model
     from trainers.optimizers import build_optimizer
 
 __all__ = [
@@ -41,7 +41,7 @@ _LAZY = {
     "DeviceInfo": "trainers.devices",
     "configure_process": "trainers.devices",
     "make_strategy": "trainers.devices",
-    "build_model": "trainers.models",
+    "build_model": "trainers.builders",
     "build_optimizer": "trainers.optimizers",
     "global_batch_size": "trainers.trial_model",
     "run_trial": "trainers.fused",

@@ -8,8 +8,10 @@ resolve the builder -> call it -> wrap it:
 - the builder is called as ``build(params, input_shape, num_classes)`` and returns an
   uncompiled ``keras.Model`` for float images in [0, 1] (or 0-255 with ``normalize: false``)
   of ``input_shape``, whose output is a softmax over ``num_classes``.
-- :func:`assemble` puts the layers every model shares in front of it (uint8 input, scaling,
-  random shifts) and the L1/L2 penalty on its kernels; the trainer compiles the result.
+- :func:`trainers.assembly.assemble` puts the layers every model shares in front of it (uint8
+  input, scaling, random shifts) and the L1/L2 penalty on its kernels.
+
+:func:`build_model` does all three; the trainer compiles the result.
 
 Never imports Ray.
 """
@@ -27,9 +29,11 @@ from typing import Any
 import keras
 
 from orchestrator.config import ModelConfig
-from orchestrator.usercode import builder_code, parse_builder
+from orchestrator.usercode import builder_code, builder_label, parse_builder
+from trainers.assembly import assemble
+from trainers.models import BUILDERS, Regularize, builtin_params
 
-__all__ = ["BuilderError", "Builder", "resolve_builder", "builder_params", "call_builder", "assemble", "regularize_kernels"]
+__all__ = ["BuilderError", "Builder", "build_model", "resolve_builder", "builder_params", "call_builder"]
 
 Builder = Callable[[dict[str, Any], tuple[int, ...], int], keras.Model]
 
@@ -43,8 +47,6 @@ def builder_params(config: ModelConfig) -> dict[str, Any]:
     builder; for a built-in, its fields (defaults filled by sweep expansion)."""
     if config.builder is not None:
         return {k: list(v) if isinstance(v, list) else v for k, v in config.params.items()}
-    from trainers.models import builtin_params
-
     return builtin_params(config)
 
 
@@ -53,8 +55,6 @@ def resolve_builder(config: ModelConfig, code: str | None = None) -> Builder:
     trial id was made from; the code imported must be that code (an edit since the sweep was
     planned would otherwise run under the old trial id)."""
     if config.builder is None:
-        from trainers.models import BUILDERS
-
         builder = BUILDERS.get(config.name)
         if builder is None:
             raise BuilderError(f"unknown model {config.name!r}; choose one of {', '.join(BUILDERS)}")
@@ -91,102 +91,60 @@ def call_builder(builder: Builder, params: dict[str, Any], input_shape: tuple[in
     return model
 
 
-def assemble(
-    build: Callable[[], keras.Model],
+def build_model(
+    config: ModelConfig,
     input_shape: tuple[int, ...],
+    num_classes: int,
     *,
     normalize: bool = True,
-    augment_shift: float = 0.0,
     kernel_regularizer: keras.regularizers.Regularizer | None = None,
-    regularize: str = "all",
-    name: str | None = None,
+    regularize: Regularize = "all",
+    augment_shift: float = 0.0,
+    builder_code: str | None = None,
 ) -> keras.Model:
-    """The trial's model: uint8 input -> float (scaled to [0, 1] when ``normalize``) ->
-    random shifts (``augment_shift`` > 0, training only) -> the built model.
+    """Build ``config``'s model (a built-in ``config.name`` or the user's ``config.builder``)
+    for uint8 images of ``input_shape`` and ``num_classes`` classes.
 
-    Every layer draws its seed from the trial's global seed when it is made, so the order in
-    which layers are made is part of a trial's result. The random-shift layer is made after
-    the builder's own layers (a built-in makes it, through :func:`shared_layers`, just before
-    its output layer, as it always did: its weights, and so its results, are unchanged). A
-    ``Sequential`` model's
-    layers are spliced in (a flat model, as the built-ins always were); any other model is
-    one layer. ``kernel_regularizer`` goes on the kernels of the Conv and Dense layers per
-    ``regularize`` ("all", "conv", "dense"), the user's layers included."""
-    if regularize not in ("all", "conv", "dense"):
-        raise ValueError(f"regularize: expected 'all', 'conv' or 'dense', got {regularize!r}")
-    _SHARED[:] = [_Shared(augment_shift)]
-    try:
-        built = build()
-        augmentation = shared_layers()  # made now if the builder did not ask (user builders)
-    finally:
-        _SHARED.clear()
-    front = [keras.Input(shape=tuple(input_shape), dtype="uint8"), _to_float(normalize), *augmentation]
-    body = list(built.layers) if isinstance(built, keras.Sequential) else [built]
-    model = keras.Sequential([*front, *body], name=name or built.name)
-    if kernel_regularizer is not None:
-        regularize_kernels(model, kernel_regularizer, regularize)
-    return model
+    The model's first layer converts the images to float32 and, when ``normalize``, scales
+    them to [0, 1]; otherwise the raw 0-255 values go in, as some references did. The
+    built-ins end with a softmax over ``num_classes``; a builder's model must too.
+    ``kernel_regularizer`` is applied to the kernels of the conv layers, the dense layers
+    (output included) or ``"all"``, per ``regularize``. ``augment_shift`` > 0 adds a random
+    translation by up to that fraction of the image size, active in training only (Keras
+    skips it in evaluate and predict); it has no weights, so the parameter count is the
+    architecture's. ``builder_code``: the source hash the trial id was made from.
 
-
-class _Shared:
-    """The shared seeded layers of the model being assembled, made once, when first asked."""
-
-    def __init__(self, shift: float) -> None:
-        self._shift = shift
-        self._layers: list[keras.layers.Layer] | None = None
-
-    def layers(self) -> list[keras.layers.Layer]:
-        if self._layers is None:
-            self._layers = _augmentation(self._shift)
-        return self._layers
-
-
-# The model being assembled in this process (one at a time: a trainer builds one model at once).
-_SHARED: list[_Shared] = []
-
-
-def shared_layers() -> list[keras.layers.Layer]:
-    """The shared seeded layers (random shifts) of the model being assembled, made on the
-    first call: the built-ins call this just before making their output layer, so that the
-    layers are made in the order they always were. [] outside :func:`assemble`."""
-    return _SHARED[0].layers() if _SHARED else []
-
-
-def regularize_kernels(model: keras.Model, penalty: keras.regularizers.Regularizer, which: str) -> None:
-    """Add ``penalty`` of every Conv (``which`` "conv" or "all") and Dense ("dense" or
-    "all") kernel to the model's loss, nested models included; biases never. Keras 3 sums
-    the regularizers of a model's variables into its losses, so setting one on a built
-    kernel is the same as passing ``kernel_regularizer`` to the layer."""
-    kinds: tuple[type, ...] = ()
-    if which in ("all", "conv"):
-        kinds += (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-                  keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
-    if which in ("all", "dense"):
-        kinds += (keras.layers.Dense,)
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, kinds) and getattr(layer, "kernel", None) is not None:
-            layer.kernel.regularizer = penalty
-            layer.kernel_regularizer = penalty  # what the layer's config (and a saved model) says
-
-
-def _augmentation(shift: float) -> list[keras.layers.Layer]:
-    """Random shifts of the training images, filled with 0 (the background of MNIST-like
-    images, scaled or not). Seeded by the trial's global seed."""
-    if not shift:
-        return []
-    return [keras.layers.RandomTranslation(shift, shift, fill_mode="constant", fill_value=0.0, name="random_shift")]
-
-
-def _to_float(normalize: bool) -> keras.layers.Rescaling:
-    """The uint8 -> float32 input layer: scaled to [0, 1], or the raw 0-255 values.
-
-    Unscaled is ``Rescaling(1.0)``, i.e. a bare cast: Keras' autocasting converts only float
-    inputs, and a built-in layer keeps saved models loadable without this module (a Lambda
-    or custom cast layer would need it, or unsafe deserialisation).
+    Raises ValueError for an unknown model, an unknown ``regularize``, or a ``filters`` /
+    ``hidden_units`` list of the wrong length for the model; ``BuilderError`` (a ValueError)
+    for a user builder that cannot be imported, raises, or returns no keras.Model. Call
+    inside ``strategy.scope()`` so the variables are placed by the strategy.
     """
-    if normalize:
-        return keras.layers.Rescaling(1.0 / 255, name="scale_to_unit")
-    return keras.layers.Rescaling(1.0, name="cast_to_float")
+    builder = resolve_builder(config, builder_code)
+    params = builder_params(config)
+    if config.builder is None:
+        def build() -> keras.Model:
+            return builder(params, tuple(input_shape), num_classes)
+    else:
+        label = builder_label(config.builder)
+
+        def build() -> keras.Model:
+            return call_builder(builder, params, input_shape, num_classes, label)
+
+    def assembled() -> keras.Model:
+        return assemble(
+            build, input_shape, normalize=normalize, augment_shift=augment_shift,
+            kernel_regularizer=kernel_regularizer, regularize=regularize, name=config.name,
+        )
+
+    if config.builder is None:
+        return assembled()
+    try:
+        return assembled()
+    except BuilderError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's model does not connect to the images
+        raise BuilderError(f"model.builder {label}: the model fails on {tuple(input_shape)} images: "
+                           f"{type(e).__name__}: {_one_line(e)}") from e
 
 
 def _short(value: Any) -> str:

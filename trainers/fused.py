@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from orchestrator.fusion import fusion_key
+from orchestrator.plan import fusion_key
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
 from trainers.datasets import DatasetArrays
 from trainers.devices import DeviceInfo, make_strategy
@@ -73,7 +73,7 @@ def run_fused_trials(
     on_epoch: Callable[[str, EpochRecord], None] | None = None,
     should_stop: Callable[[str, EpochRecord], str | None] | None = None,
 ) -> list[TrialResult]:
-    """Train ``specs`` (equal :func:`orchestrator.fusion.fusion_key`) as one fused group; one result per spec,
+    """Train ``specs`` (equal :func:`orchestrator.plan.fusion_key`) as one fused group; one result per spec,
     in order; a trial's results are the same in any group (tests/test_fused.py).
 
     ``on_epoch(trial_id, record)`` and ``should_stop(trial_id, record)`` are run_trial's
@@ -150,7 +150,7 @@ def measure_fused_rate(
     ...``) fused, for each K in ``sizes``, on this process's device. Setup: building the K
     branches and the first call less a steady one (the trace). Rate: group steps per second
     over ``calls`` calls of ``steps`` steps after it. Nothing is saved. For ``resources.fuse:
-    auto``, pass both to :func:`orchestrator.fusion.choose_group_size`. About 1-3 s per K for
+    auto``, pass both to :func:`orchestrator.plan.choose_group_size`. About 1-3 s per K for
     LeNet-5 on one CPU thread (tracing K branches dominates at K=8)."""
     strategy = make_strategy(device)
     replicas = strategy.num_replicas_in_sync
@@ -196,7 +196,7 @@ def _check_shared(specs: Sequence[TrialSpec]) -> None:
             raise ValueError(
                 f"run_fused_trials: trial {spec.trial_id} does not share the input pipeline of "
                 f"{specs[0].trial_id} (dataset, batch size, batch scope, epochs, resources, sweep "
-                "must be equal); group trials with orchestrator.fusion.fusion_groups"
+                "must be equal); group trials with orchestrator.plan.fusion_groups"
             )
     ids = [s.trial_id for s in specs]
     if len(set(ids)) != len(ids):

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from orchestrator.stopping import epoch_stop_reason
+from orchestrator.plan import epoch_stop_reason
 from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays

@@ -9,7 +9,7 @@ itself is one fused op per batch.
 Each architecture is a small builder in :data:`MODELS` that reads its parameters from a
 :class:`ModelConfig` whose ``None`` fields are already filled from ``MODEL_DEFAULTS``, and
 makes its layers through a :class:`LayerFactory`, which applies the activation, initialisers
-and kernel regulariser the same way in every model. :func:`build_model` adds what all models
+and kernel regulariser the same way in every model. :func:`trainers.builders.build_model` adds what all models
 share: the uint8 input, the scaling, and the softmax output layer. Input shape and class count
 always come from the dataset, never from constants.
 """
@@ -23,8 +23,9 @@ from typing import Any, Callable, Literal
 import keras
 
 from orchestrator.config import MODEL_DEFAULTS, ModelConfig, resolve_model
+from trainers.assembly import shared_layers
 
-__all__ = ["build_model", "builtin_params", "resolve_config", "LayerFactory", "ModelBuilder", "MODELS", "BUILDERS", "MODEL_DEFAULTS"]
+__all__ = ["builtin_params", "resolve_config", "LayerFactory", "ModelBuilder", "MODELS", "BUILDERS", "MODEL_DEFAULTS"]
 
 Regularize = Literal["all", "conv", "dense"]
 Layers = list[keras.layers.Layer]
@@ -265,8 +266,6 @@ def _as_builder(name: str, layers: ModelBuilder) -> Callable[[dict[str, Any], tu
     config fields; it returns its layers then the softmax output, for float images."""
 
     def build(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
-        from trainers.builders import shared_layers
-
         make = LayerFactory(resolve_config(ModelConfig(name=name, **params)))
         body = layers(make.config, make)
         # Made here, between the body and the output, as before builders existed: layers
@@ -282,67 +281,3 @@ def _as_builder(name: str, layers: ModelBuilder) -> Callable[[dict[str, Any], tu
 # Every built-in model as a builder ``build(params, input_shape, num_classes)``, the same
 # contract as a user's: the trainer resolves, calls and compiles them all alike.
 BUILDERS = {name: _as_builder(name, layers) for name, layers in MODELS.items()}
-
-
-def build_model(
-    config: ModelConfig,
-    input_shape: tuple[int, ...],
-    num_classes: int,
-    *,
-    normalize: bool = True,
-    kernel_regularizer: keras.regularizers.Regularizer | None = None,
-    regularize: Regularize = "all",
-    augment_shift: float = 0.0,
-    builder_code: str | None = None,
-) -> keras.Model:
-    """Build ``config``'s model (a built-in ``config.name`` or the user's ``config.builder``)
-    for uint8 images of ``input_shape`` and ``num_classes`` classes.
-
-    The model's first layer converts the images to float32 and, when ``normalize``, scales
-    them to [0, 1]; otherwise the raw 0-255 values go in, as some references did. The
-    built-ins end with a softmax over ``num_classes``; a builder's model must too.
-    ``kernel_regularizer`` is applied to the kernels of the conv layers, the dense layers
-    (output included) or ``"all"``, per ``regularize``. ``augment_shift`` > 0 adds a random
-    translation by up to that fraction of the image size, active in training only (Keras
-    skips it in evaluate and predict); it has no weights, so the parameter count is the
-    architecture's. ``builder_code``: the source hash the trial id was made from.
-
-    Raises ValueError for an unknown model, an unknown ``regularize``, or a ``filters`` /
-    ``hidden_units`` list of the wrong length for the model; ``BuilderError`` (a ValueError)
-    for a user builder that cannot be imported, raises, or returns no keras.Model. Call
-    inside ``strategy.scope()`` so the variables are placed by the strategy.
-    """
-    from trainers.builders import BuilderError, _one_line, assemble, builder_params, call_builder, resolve_builder
-
-    builder = resolve_builder(config, builder_code)
-    params = builder_params(config)
-    if config.builder is None:
-        def build() -> keras.Model:
-            return builder(params, tuple(input_shape), num_classes)
-    else:
-        label = _label(config.builder)
-
-        def build() -> keras.Model:
-            return call_builder(builder, params, input_shape, num_classes, label)
-
-    def assembled() -> keras.Model:
-        return assemble(
-            build, input_shape, normalize=normalize, augment_shift=augment_shift,
-            kernel_regularizer=kernel_regularizer, regularize=regularize, name=config.name,
-        )
-
-    if config.builder is None:
-        return assembled()
-    try:
-        return assembled()
-    except BuilderError:
-        raise
-    except Exception as e:  # noqa: BLE001 - the user's model does not connect to the images
-        raise BuilderError(f"model.builder {label}: the model fails on {tuple(input_shape)} images: "
-                           f"{type(e).__name__}: {_one_line(e)}") from e
-
-
-def _label(builder: Any) -> str:
-    from orchestrator.usercode import builder_label
-
-    return builder_label(builder)

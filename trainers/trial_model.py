@@ -12,7 +12,7 @@ import keras
 from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
-from trainers.models import build_model
+from trainers.builders import build_model
 from trainers.optimizers import build_optimizer
 
 __all__ = ["global_batch_size", "compiled_model", "resume", "eval_batch", "STEPS_PER_CALL"]

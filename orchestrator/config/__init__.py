@@ -10,7 +10,7 @@ Where things are:
 
 - ``_sections``: the dataclasses, one per section: every field, its default, its range
 - ``_models``: the built-in models' names, parameters and defaults
-- ``_fields``: ranges and the type coercion every value goes through
+- ``_fields``: ranges, the type coercion every value goes through, unknown keys refused
 - ``_sweep``: the ``sweep:`` section, grid points, the size limit
 - ``_rules``: rules that span several fields
 - ``_loader``: files and mappings in, :class:`Experiment` out

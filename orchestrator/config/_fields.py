@@ -20,7 +20,7 @@ from orchestrator.errors import ConfigError
 
 __all__ = [
     "Range", "in_range", "INT64_MAX", "coerce_field", "field_range", "type_name", "Builder", "ParamValue",
-    "PARAM_KEY_RE",
+    "PARAM_KEY_RE", "reject_unknown",
 ]
 
 # Every int lands in an int64 Parquet column; larger values cannot be stored.
@@ -75,6 +75,16 @@ class Range:
         if self.high is not None:
             return f"{'<' if self.high_open else '<='} {_num(self.high)}"
         return "finite"
+
+
+def reject_unknown(raw: dict[Any, Any], allowed: tuple[str, ...], where: str, origin: str) -> None:
+    """Refuse a key of ``raw`` that is not ``allowed``, with a "did you mean" (click's habit)."""
+    for key in raw:
+        if key not in allowed:
+            label = f"{where}.{key}" if where else str(key)
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+            raise ConfigError(f"{origin}: unknown key {label[:100]!r}; {hint}")
 
 
 def _num(x: float) -> str:

@@ -4,13 +4,12 @@ the fix. Nothing runs, and nothing is written, on bad input."""
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config._fields import coerce_field
+from orchestrator.config._fields import coerce_field, reject_unknown
 from orchestrator.config._lookup import field_spec
 from orchestrator.config._overrides import parse_override, set_dotted
 from orchestrator.config._rules import check_experiment
@@ -20,7 +19,7 @@ from orchestrator.config._yaml import yaml_load
 from orchestrator.errors import ConfigError
 from orchestrator.usercode import absolute_builder
 
-__all__ = ["load_experiment", "parse_experiment", "reject_unknown", "resolve_data_paths", "TOP_LEVEL"]
+__all__ = ["load_experiment", "parse_experiment", "resolve_data_paths", "TOP_LEVEL"]
 
 TOP_LEVEL = ("name", "description", *SECTIONS, "sweep")
 # A file must hold at least one section: with only a name it says nothing about what to run.
@@ -109,15 +108,6 @@ def absolute_paths(raw: dict[str, Any], base_dir: Path) -> None:
     if isinstance(model, dict) and model.get("builder") is not None:
         # A new mapping: a caller's dict (Python API) is left as it was.
         raw["model"] = {"name": None, **model, "builder": absolute_builder(model["builder"], base_dir)}
-
-
-def reject_unknown(raw: dict[Any, Any], allowed: tuple[str, ...], where: str, origin: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            label = f"{where}.{key}" if where else str(key)
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
-            raise ConfigError(f"{origin}: unknown key {label[:100]!r}; {hint}")
 
 
 def _parse_section(cls: type, raw: Any, where: str, origin: str) -> Any:

@@ -192,7 +192,7 @@ class OutputsConfig:
 
 @dataclass(frozen=True)
 class StoppingConfig:
-    """When the sweep stops trials before their last epoch (see orchestrator/stopping.py).
+    """When the sweep stops trials before their last epoch (see orchestrator/plan/_stopping.py).
     Not part of a trial's identity: it decides how far a trial runs, not what it computes;
     a stopped trial is stored with status ``stopped`` and the reason."""
 

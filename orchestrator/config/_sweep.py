@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from orchestrator.config._fields import Range, coerce_field
+from orchestrator.config._fields import Range, coerce_field, reject_unknown
 from orchestrator.config._lookup import all_fields, field_spec
 from orchestrator.config._sections import DEFAULT_MAX_TRIALS, MAX_SEED, SweepConfig
 from orchestrator.errors import ConfigError
@@ -33,8 +33,6 @@ def parse_sweep(raw: Any, origin: str) -> SweepConfig:
         return SweepConfig()
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: sweep: expected a mapping with grid: and seeds:, got {type(raw).__name__}")
-    from orchestrator.config._loader import reject_unknown  # the loader imports this module
-
     reject_unknown(raw, SWEEP_KEYS, "sweep", origin)
     grid = _parse_grid(raw.get("grid"), origin)
     seeds_raw = raw.get("seeds")

@@ -12,7 +12,7 @@ __all__ = ["GridSampler"]
 class GridSampler(DeterministicSampler):
     """The Cartesian product of the space's values (each a :class:`Choice` or
     :class:`IntRange`), fields in space order, last field fastest: the order of
-    ``orchestrator.sweep.grid_points``. ``samples`` caps how many are tried; the seed plays
+    ``orchestrator.config.grid_points``. ``samples`` caps how many are tried; the seed plays
     no part. The planner expands ``sweep.grid`` itself; this sampler lets an executor that
     only asks and tells drive a grid too."""
 

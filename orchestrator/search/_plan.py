@@ -116,7 +116,7 @@ def make_sampler(
     **options: Any,
 ) -> Sampler:
     """The sampler of a sweep: ``method`` over ``space`` at each of ``grid_points`` (the
-    output of ``orchestrator.sweep.grid_points``; default: no grid), ``samples`` points
+    output of ``orchestrator.config.grid_points``; default: no grid), ``samples`` points
     each (for ``grid``: the grid points themselves, ``space`` empty). One grid point: that
     point's sampler itself; several: a :class:`PerGridPoint`. ``options`` go to the
     sampler class (``startup=`` for tpe)."""

@@ -1,4 +1,10 @@
-"""Results store: where every finished trial is kept (Parquet, via pyarrow)."""
+"""Results store: where every finished trial is kept (Parquet, via pyarrow).
+
+- ``_base``: the contract every store keeps (:class:`ResultsStore`), and what a "latest run" is
+- ``_schema``: the trials and epochs tables' explicit Arrow schemas, rows from a spec and result
+- ``_parquet``: Parquet files on any pyarrow filesystem, with compaction; ``_files``: that filesystem
+- ``_memory``: the in-memory twin the tests use
+"""
 
 from orchestrator.store._base import Compaction, ResultsStore, StoreError, StoreWarning, latest_per_trial
 from orchestrator.store._memory import InMemoryResultsStore

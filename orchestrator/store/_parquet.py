@@ -38,7 +38,7 @@ import re
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from orchestrator.config import Experiment
+from orchestrator.store._files import base_name, first_line, is_data, open_filesystem, scan_local, write_atomic
 from orchestrator.store._base import Compaction, ResultsStore, StoreError, StoreWarning, Sweeps, sweep_list
 from orchestrator.store._schema import EPOCHS_SCHEMA, SCHEMA_VERSION, TRIALS_SCHEMA, user_param_columns
 
@@ -76,28 +77,6 @@ class _Vanished(Exception):
     """A listed file was gone when opened: a compaction replaced it. List again."""
 
 
-def _open_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    if "://" not in uri:
-        return pafs.LocalFileSystem(), os.path.abspath(uri)
-    try:
-        return pafs.FileSystem.from_uri(uri)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise StoreError(f"store {uri!r}: cannot open ({e}); pass a local path or a pyarrow filesystem URI") from e
-
-
-def _is_data(name: str) -> bool:
-    return name.endswith(".parquet") and not name.startswith((".", "_"))
-
-
-def _base_name(path: str) -> str:
-    return path.rsplit("/", 1)[-1]
-
-
-def _first_line(error: BaseException) -> str:
-    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return re.sub(r"^Could not open Parquet input source '[^']*': ", "", line)  # the path is said already
-
-
 def _empty(schema: pa.Schema, columns: Sequence[str] | None) -> pa.Table:
     table = schema.empty_table()
     return table if columns is None else table.select(list(columns))
@@ -106,7 +85,7 @@ def _empty(schema: pa.Schema, columns: Sequence[str] | None) -> pa.Table:
 class ParquetResultsStore(ResultsStore):
     def __init__(self, uri: str = DEFAULT_STORE) -> None:
         self.uri = uri
-        self._fs, self._root = _open_filesystem(uri)
+        self._fs, self._root = open_filesystem(uri)
         self._local = isinstance(self._fs, pafs.LocalFileSystem)
         info = self._fs.get_file_info(self._root)
         if info.type == pafs.FileType.File:
@@ -126,18 +105,8 @@ class ParquetResultsStore(ResultsStore):
 
     # --- writing -------------------------------------------------------------------------
 
-    def _write_atomic(self, directory: str, name: str, write) -> None:
-        self._fs.create_dir(directory, recursive=True)
-        tmp = f"{directory}/.tmp-{uuid.uuid4().hex}-{name}"
-        try:
-            write(tmp)
-            self._fs.move(tmp, f"{directory}/{name}")
-        except BaseException:
-            try:
-                self._fs.delete_file(tmp)
-            except OSError:
-                pass
-            raise
+    def _write_atomic(self, directory: str, name: str, write: Callable[[str], None]) -> None:
+        write_atomic(self._fs, directory, name, write)
 
     def _write(self, sweep: str, trials: pa.Table, epochs: pa.Table) -> None:
         if trials.num_rows == 1:
@@ -172,9 +141,9 @@ class ParquetResultsStore(ResultsStore):
         if self._local:
             # os.scandir gets names and types from the directory itself; a FileSelector
             # stats every file, several times slower at 10,000 files.
-            return _scan_local(directory)
+            return scan_local(directory)
         selector = pafs.FileSelector(directory, recursive=True, allow_not_found=True)
-        return [i.path for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.File and _is_data(i.base_name)]
+        return [i.path for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.File and is_data(i.base_name)]
 
     def _list(self, table: str, sweep: Sweeps) -> list[str]:
         sweeps = sweep_list(sweep)
@@ -198,7 +167,7 @@ class ParquetResultsStore(ResultsStore):
             except (pa.ArrowException, OSError) as e:
                 if self._gone(path):
                     raise _Vanished(path) from e
-                self._skip_damaged(path, _first_line(e))
+                self._skip_damaged(path, first_line(e))
                 return frozenset()
             directory = path.rsplit("/", 1)[0]
             names = metadata.get(_REPLACES, b"").decode().split("\n")
@@ -209,7 +178,7 @@ class ParquetResultsStore(ResultsStore):
         """``paths`` less the files that a listed compacted file replaces, and damaged files."""
         replaced: set[str] = set()
         for path in paths:
-            if _base_name(path).startswith(_COMPACTED):
+            if base_name(path).startswith(_COMPACTED):
                 replaced.update(self._manifest(path))
         visible = []
         for path in paths:
@@ -259,7 +228,7 @@ class ParquetResultsStore(ResultsStore):
             except (pa.ArrowException, OSError) as e:
                 if self._gone(path):
                     raise _Vanished(path) from e
-                self._skip_damaged(path, _first_line(e))
+                self._skip_damaged(path, first_line(e))
         return pa.concat_tables(parts) if parts else _empty(schema, columns)
 
     def _read(self, table: str, schema: pa.Schema, sweep: Sweeps, trial_ids: Sequence[str] | None,
@@ -277,7 +246,7 @@ class ParquetResultsStore(ResultsStore):
             try:
                 paths = self._visible(self._list(table, sweep))
                 if ids is not None:  # a one-run file holds one trial: its name says which
-                    paths = [p for p in paths if (m := _ONE_RUN.match(_base_name(p))) is None or m.group(1) in ids]
+                    paths = [p for p in paths if (m := _ONE_RUN.match(base_name(p))) is None or m.group(1) in ids]
                 found = self._with_user_params(paths, schema) if table == "trials" else schema
                 if columns is not None and (unknown := [c for c in columns if c not in found.names]):
                     raise KeyError(f"no column {unknown[0]!r} in the {table} table")
@@ -350,7 +319,7 @@ class ParquetResultsStore(ResultsStore):
         good = [p for p in good if p not in self._damaged]  # the scan may have found more
         report.skipped += [p for p in listed if p in self._damaged]
         data = data.sort_by(order)
-        replaces = "\n".join(sorted(_base_name(p) for p in good + covered))
+        replaces = "\n".join(sorted(base_name(p) for p in good + covered))
         meta = {**(schema.metadata or {}), b"orch.schema_version": SCHEMA_VERSION.encode(), _REPLACES: replaces.encode()}
         data = data.replace_schema_metadata(meta)
 
@@ -395,7 +364,7 @@ class ParquetResultsStore(ResultsStore):
             try:
                 file_schema = pq.read_schema(path, filesystem=self._fs)
             except (pa.ArrowException, OSError) as e:
-                self._skip_damaged(path, _first_line(e))
+                self._skip_damaged(path, first_line(e))
                 continue
             for f in file_schema:
                 if f.name in schema.names:
@@ -416,15 +385,3 @@ class ParquetResultsStore(ResultsStore):
             out.write(data)
 
 
-def _scan_local(directory: str) -> list[str]:
-    paths = []
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if _is_data(entry.name):
-                    paths.append(f"{directory}/{entry.name}")
-                elif not entry.name.startswith(".") and entry.is_dir():
-                    paths += _scan_local(f"{directory}/{entry.name}")
-    except (FileNotFoundError, NotADirectoryError):
-        pass
-    return paths

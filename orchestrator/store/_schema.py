@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from orchestrator import __version__
+from orchestrator._version import __version__
 from orchestrator.config import SECTIONS
 from orchestrator.config._fields import Builder
 from orchestrator.trial import (

@@ -13,7 +13,8 @@ from typing import Literal
 
 import pyarrow as pa
 
-from orchestrator.query import QueryError, check_column, higher_is_better
+from orchestrator.answers._where import QueryError, check_column
+from orchestrator.answers._query import higher_is_better
 
 __all__ = ["Objective", "parse_objectives", "pareto_front"]
 

@@ -1,6 +1,6 @@
 """Result tables for people: one row per trial, or per config (statistics over seeds).
 
-Built on :mod:`orchestrator.query` (Arrow compute), so that ``orch results`` stays fast on
+Built on :mod:`orchestrator.answers._query` (Arrow compute), so that ``orch results`` stays fast on
 stores of many thousands of trials.
 """
 
@@ -12,7 +12,8 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestrator.query import STATS, Where, aggregate, best, check_column, higher_is_better, select_trials, varying_params
+from orchestrator.answers._query import STATS, aggregate, best, higher_is_better, select_trials, varying_params
+from orchestrator.answers._where import Where, check_column
 from orchestrator.store import ResultsStore
 from orchestrator.store._schema import param_columns
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.config import Experiment, ModelConfig, grid_points, resolve_model, with_overrides
+from orchestrator.config import Experiment, ModelConfig, resolve_model, with_overrides
 from orchestrator.config._overrides import replace_fields
 from orchestrator.config._sweep import sweep_points
 from orchestrator.trial import TrialSpec, trial_id_for
 from orchestrator.usercode import builder_code
 
-__all__ = ["grid_points", "expand_sweep", "specs_for_point", "planned_points"]
+__all__ = ["expand_sweep", "specs_for_point", "planned_points"]
 
 
 def planned_points(experiment: Experiment) -> list[dict[str, Any]]:

@@ -8,11 +8,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from orchestrator.config import Experiment, grid_points, sweep_size
-from orchestrator.scheduler import plan_sweep
+from orchestrator.plan import PlannedTrials, SearchTrials, TrialSource, expand_sweep, plan_sweep, specs_for_point
 from orchestrator.store import ResultsStore
-from orchestrator.sweep import expand_sweep, specs_for_point
 from orchestrator.trial import TrialSpec, param_column, user_param_column
-from orchestrator.trial_source import PlannedTrials, SearchTrials, TrialSource
 
 __all__ = ["RunPlan", "plan_run", "column_for_path", "specs_for_run"]
 
@@ -62,7 +60,7 @@ def _plan_search(experiment: Experiment, store: ResultsStore, finished: set[str]
     """tpe: the sampler is rebuilt from every trial of the sweep already stored (unless
     ``rerun``), so a resumed search goes on learning where it stopped; ``samples`` counts
     the stored points too."""
-    from orchestrator.query import Where, select_trials
+    from orchestrator.answers import Where, select_trials
     from orchestrator.search import history_from_rows, make_sampler
 
     sweep = experiment.sweep

@@ -18,7 +18,7 @@ from orchestrator.config._rules import check_point
 from orchestrator.errors import ConfigError
 from orchestrator.search import SearchState, Suggestion, combine_seeds, point_key
 from orchestrator.search._base import Sampler
-from orchestrator.sweep import specs_for_point
+from orchestrator.plan._expand import specs_for_point
 from orchestrator.trial import TrialResult, TrialSpec
 
 __all__ = ["TrialSource", "PlannedTrials", "SearchTrials", "result_metric"]
@@ -75,7 +75,7 @@ class _AskedPoint:
 
 class SearchTrials(TrialSource):
     """Asks ``sampler`` for a point whenever a trainer is free; each point becomes one trial
-    per seed (:func:`orchestrator.sweep.specs_for_point`), and once all of a point's trials
+    per seed (:func:`orchestrator.plan.specs_for_point`), and once all of a point's trials
     have ended the point is told, the seeds combined (:func:`combine_seeds`). ``sampler``
     must already be rebuilt from the store; ``finished_ids`` are trials stored with a final
     result (a point whose trials are all stored is told without running anything)."""

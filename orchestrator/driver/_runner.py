@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from orchestrator.config import Experiment
 from orchestrator.progress import SweepProgress
-from orchestrator.planning import plan_run, specs_for_run
+from orchestrator.driver._run_plan import plan_run
 from orchestrator.store import ResultsStore, StoreError, StoreWarning
 from orchestrator.usercode import files_to_ship
 
-__all__ = ["RunSummary", "run_experiment", "specs_for_run"]
+__all__ = ["RunSummary", "run_experiment", "files_to_ship_for"]
 
 
 @dataclass(frozen=True)

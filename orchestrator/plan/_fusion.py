@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.trial import TrialSpec
 
-__all__ = ["fusion_key", "fusion_groups", "choose_group_size", "GroupTaker"]
+__all__ = ["fusion_key", "fusion_groups", "auto_sizes", "steps_per_trial", "choose_group_size", "GroupTaker"]
+
+# Group sizes `fuse: auto` measures (no more than the sweep has trials).
+AUTO_SIZES = (1, 2, 4, 8)
 
 
 def fusion_key(spec: TrialSpec) -> Hashable:
@@ -69,6 +73,21 @@ def fusion_groups(specs: Sequence[TrialSpec], max_size: int) -> list[tuple[Trial
     return [tuple(g) for g in groups]
 
 
+def auto_sizes(trials: int) -> tuple[int, ...]:
+    """The group sizes ``fuse: auto`` measures: those of :data:`AUTO_SIZES` that a sweep of
+    ``trials`` trials can fill (always at least K=1)."""
+    return tuple(k for k in AUTO_SIZES if k <= trials) or (1,)
+
+
+def steps_per_trial(spec: TrialSpec, train_images: int | None) -> int:
+    """Optimizer steps of one trial over all its epochs: its training images cut into global
+    batches (``per_replica`` batches are that size on every replica), rounded up per epoch.
+    ``train_images`` None (not known): one step per epoch."""
+    t = spec.training
+    batch = t.batch_size * (spec.resources.replicas if t.batch_size_scope == "per_replica" else 1)
+    return math.ceil((batch if train_images is None else train_images) / batch) * t.epochs
+
+
 def choose_group_size(
     steps_per_second: Mapping[int, float],
     setup_seconds: Mapping[int, float] | None = None,
@@ -105,7 +124,7 @@ def choose_group_size(
 
 
 class GroupTaker:
-    """Hands out fused groups from a :class:`~orchestrator.trial_source.TrialSource`, one per
+    """Hands out fused groups from a :class:`~orchestrator.plan.TrialSource`, one per
     free trainer: up to ``size`` trials with equal :func:`fusion_key`.
 
     It looks ahead up to ``lookahead`` trials (None: as far as the source goes) for a full

@@ -21,7 +21,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from orchestrator.query import QueryError, aggregate, check_column, curve_stats, higher_is_better
+from orchestrator.answers._where import QueryError, check_column
+from orchestrator.answers._query import aggregate, higher_is_better
+from orchestrator.answers._curves import curve_stats
 
 __all__ = ["plot_metric", "plot_curves", "plot_time_vs_batch", "plot_search", "best_so_far", "FIGURE_SIZE", "DPI"]
 
@@ -120,7 +122,7 @@ def plot_curves(
     by: Sequence[str] | None = None,
     title: str | None = None,
 ) -> str:
-    """Learning curves (from :func:`orchestrator.query.learning_curves`): per config
+    """Learning curves (from :func:`orchestrator.answers.learning_curves`): per config
     (``by``; default: every param that tells the curves apart except seed), the mean of
     ``metric`` at each epoch over its trials, with a band of +- one standard deviation."""
     if curves.num_rows == 0:
