@@ -94,5 +94,3 @@ def test_fuse_auto_measures_and_records_the_choice(fresh_ray, tmp_path):
     measured = json.loads(rates)
     assert set(measured) == {"1", "2", "4"} and all(v > 0 for v in measured.values())
     assert {r["fused_with"] for r in rows} <= {1, 2, 4}
-
-

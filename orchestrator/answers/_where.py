@@ -194,4 +194,3 @@ def all_of(conditions: Sequence[Condition]) -> pc.Expression | None:
         e = condition.expression()
         expression = e if expression is None else expression & e
     return expression
-

@@ -52,7 +52,6 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
                            help="print the log as it grows until the job ends; exit 0 only if it succeeded")
 
 
-
 def cmd_run(args: argparse.Namespace) -> int:
     if args.address is not None:
         parse_address(args.address, "cluster")  # before anything slow: a typo fails at once

@@ -25,4 +25,3 @@ __all__ = [
     "PARAM_COLUMNS",
     "SCHEMA_VERSION",
 ]
-

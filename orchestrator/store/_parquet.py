@@ -383,5 +383,3 @@ class ParquetResultsStore(ResultsStore):
     def _put(self, path: str, data: bytes) -> None:
         with self._fs.open_output_stream(path) as out:
             out.write(data)
-
-
