@@ -249,8 +249,14 @@ class RayExecutor:
                 launch_pending()
                 if not (retries or running or not taker.exhausted):
                     break
-                done, _ = ray.wait([*running, *pool.refs], num_returns=1, timeout=self._poll)
+                refs = [*running, *pool.refs]
+                if refs:
+                    done, _ = ray.wait(refs, num_returns=1, timeout=self._poll)
+                else:  # nothing runs here: other drivers hold the trials left; look again soon
+                    done = []
+                    time.sleep(self._poll)
                 self._drain_events(events, by_id, progress)
+                self._stop_lost(source, running, pool, progress)
                 finished: list[tuple[TrialSpec, int, TrialResult]] = []
                 for ref in done:
                     if ref in pool:
@@ -281,6 +287,8 @@ class RayExecutor:
                 # for the store (the single writer; each result is still written once).
                 launch_pending()
                 for spec, attempt, result in finished:
+                    if spec.trial_id in source.lost:
+                        continue  # another driver took it over: its result is that driver's to store
                     result.attempts = attempt
                     result.fusion_rates = fusion_rates
                     self._drain_events(events, by_id, progress)
@@ -301,6 +309,7 @@ class RayExecutor:
             # run picks them up. Every trainer goes now, not when Ray's session ends: in a
             # session that lives on (a notebook, a benchmark, orch.run twice) they would
             # hold their CPUs, and the next sweep's trainers would wait for them forever.
+            source.close()
             progress.close()
             pool.kill_all()
             for actor in [*idle, *(job.actor for job in running.values())]:
@@ -308,6 +317,22 @@ class RayExecutor:
             idle.clear()
         summary.wall_seconds = time.monotonic() - t0
         return summary
+
+    @staticmethod
+    def _stop_lost(source: TrialSource, running: dict[ray.ObjectRef, _Running], pool: TrainerPool,
+                   progress: SweepProgress) -> None:
+        """Stop each running group whose every trial another driver took over (one writer per
+        trial: its checkpoints are that driver's now); a fresh trainer takes its place."""
+        lost = source.lost
+        if not lost:
+            return
+        for ref, job in list(running.items()):
+            if all(spec.trial_id in lost for spec in job.specs):
+                del running[ref]
+                ray.kill(job.actor, no_restart=True)
+                pool.start(1)
+                for spec in job.specs:
+                    progress.note(f"stopped {spec.trial_id}: another driver runs it now")
 
     @staticmethod
     def _track_best(

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import shutil
+import uuid
 import warnings
 from pathlib import Path
 
@@ -73,11 +74,13 @@ class TrialArtifacts:
             return
         self._checkpoint.mkdir(parents=True, exist_ok=True)
         name = f"model-{len(epochs)}.keras"
-        tmp = self._checkpoint / f".tmp-{name}"  # Keras insists on the .keras suffix
+        # Unique temporary names: two writers of one trial (a driver that lost its claim and the
+        # one that took the trial over, for the moments before the first stops) never collide.
+        tmp = self._checkpoint / f".tmp-{uuid.uuid4().hex}-{name}"  # Keras insists on the .keras suffix
         model.save(tmp)
         os.replace(tmp, self._checkpoint / name)
         state = {"model": name, "epochs": [dataclasses.asdict(e) for e in epochs]}
-        tmp_state = self._checkpoint / ".tmp-state.json"
+        tmp_state = self._checkpoint / f".tmp-{uuid.uuid4().hex}-state.json"
         tmp_state.write_text(json.dumps(state))
         os.replace(tmp_state, self._checkpoint / "state.json")
         for old in self._checkpoint.glob("model-*.keras"):
@@ -95,6 +98,6 @@ class TrialArtifacts:
         if self.model_path is None:
             return
         self.model_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.model_path.with_name(f".tmp-{self.model_path.name}")
+        tmp = self.model_path.with_name(f".tmp-{uuid.uuid4().hex}-{self.model_path.name}")
         model.save(tmp)
         os.replace(tmp, self.model_path)

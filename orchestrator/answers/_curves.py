@@ -45,7 +45,7 @@ def learning_curves(
     if trial_ids is not None:
         trial_ids = _resolve_ids(store, trial_ids, where.sweeps)
         # Only the columns needed: one trial's curve is then a small read.
-        wanted = {"sweep", "trial_id", "run_id", "started_at", "ended_at", *(c.column for c in where.conditions)}
+        wanted = {"sweep", "trial_id", "run_id", "status", "started_at", "ended_at", *(c.column for c in where.conditions)}
         several = len(set(trial_ids)) > 1
         # With several trials, every params column (builders' ones too): the labels that tell the curves apart.
         columns = None if several else [c for c in TRIALS_SCHEMA.names if c in wanted]

@@ -176,6 +176,11 @@ class ResourcesConfig:
     # "auto": the size a short measurement on a trainer finds fastest. 1: each trial alone.
     # A trial's result does not depend on it.
     fuse: int | Literal["auto"] = field(default=1, metadata=in_range(1, 64, note='or "auto"'))
+    # Several drivers on one sweep and store (orch run started twice, a Slurm array): each
+    # claims a trial before running it and heartbeats the claim; a claim without a heartbeat
+    # for this long is taken over by another driver (its holder was killed). Must exceed the
+    # heartbeat interval (a quarter of it) plus the clock skew between the drivers' hosts.
+    claim_expiry_seconds: float = field(default=60.0, metadata=in_range(2, 86_400))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from orchestrator.config import Experiment
 from orchestrator.progress import SweepProgress
+from orchestrator.driver._claimed import ClaimedTrials
 from orchestrator.driver._run_plan import plan_run
+from orchestrator.plan import TrialSource
 from orchestrator.store import ResultsStore, StoreError, StoreWarning
 from orchestrator.usercode import files_to_ship
 
@@ -75,7 +77,8 @@ def run_experiment(
             prepared.release()
             raise
         try:
-            done = executor.run(prepared, store, progress, skipped=plan.skipped, source=plan.source)
+            source = _claimed(plan.source, experiment, store, rerun, progress)
+            done = executor.run(prepared, store, progress, skipped=plan.skipped, source=source)
         finally:
             _compact(store, experiment.name)
     return RunSummary(
@@ -89,6 +92,20 @@ def run_experiment(
         trainers=done.trainers,
         wall_seconds=done.wall_seconds,
     )
+
+
+def _claimed(source: TrialSource, experiment: Experiment, store: ResultsStore, rerun: bool,
+             progress: SweepProgress) -> TrialSource:
+    """``source`` with each trial claimed in the store first, so that drivers sharing the
+    sweep split its trials (a store no other driver sees, in memory, needs no claims)."""
+    book = store.claims(experiment.name, experiment.resources.claim_expiry_seconds, rerun=rerun)
+    if book is None:
+        return source
+
+    def stored(trial_id: str) -> bool:
+        return trial_id in store.finished_trial_ids(experiment.name)
+
+    return ClaimedTrials(source, book, stored, note=progress.note)
 
 
 def files_to_ship_for(experiment: Experiment) -> list[str]:

@@ -144,7 +144,7 @@ class GroupTaker:
 
     @property
     def exhausted(self) -> bool:
-        """No trial is held and the source has said it has no more."""
+        """No trial is held and the source has said it has no more (not merely none for now)."""
         return self._drained and not self._held
 
     def next_group(self) -> tuple[TrialSpec, ...] | None:
@@ -154,6 +154,8 @@ class GroupTaker:
         ):
             spec = self._source.take()
             if spec is None:
+                if getattr(self._source, "waiting", False):
+                    break  # none now; more may come (another driver holds them): ask again later
                 self._drained = True
             else:
                 self._held.append(spec)

@@ -40,10 +40,28 @@ class TrialSource(ABC):
     def finished(self, spec: TrialSpec, result: TrialResult) -> None:
         """``spec``'s final result is stored (completed, stopped or failed for good)."""
 
+    def finished_elsewhere(self, spec: TrialSpec) -> None:
+        """``spec`` was taken and will not run here: another driver sharing the sweep ran it."""
+
     @property
     @abstractmethod
     def total(self) -> int:
         """How many trials this run starts (for progress)."""
+
+    @property
+    def waiting(self) -> bool:
+        """``take`` returned None for now, but trials may still come (another driver holds
+        them): the executor asks again later instead of ending the sweep."""
+        return False
+
+    @property
+    def lost(self) -> set[str]:
+        """Trials handed out that this driver may no longer store (another driver took them
+        over): the executor stops them and stores nothing of them."""
+        return set()
+
+    def close(self) -> None:
+        """The run is over (or interrupted): release whatever the source holds."""
 
 
 class PlannedTrials(TrialSource):
@@ -125,11 +143,19 @@ class SearchTrials(TrialSource):
         return self._queue.pop(0)
 
     def finished(self, spec: TrialSpec, result: TrialResult) -> None:
+        state = SearchState.of_status(result.status.value)
+        self._outcome(spec, (state, result_metric(result, self.experiment.sweep.metric), len(result.epochs)))
+
+    def finished_elsewhere(self, spec: TrialSpec) -> None:
+        # Another driver ran this trial of the point; its value reaches this sampler when
+        # the point is read back from the store (a later run), not now: pruned, no value.
+        self._outcome(spec, (SearchState.PRUNED, None, None))
+
+    def _outcome(self, spec: TrialSpec, outcome: tuple[SearchState, float | None, int | None]) -> None:
         asked = self._asked.get(point_key(spec.point))
         if asked is None:
             return
-        state = SearchState.of_status(result.status.value)
-        asked.outcomes[spec.trial_id] = (state, result_metric(result, self.experiment.sweep.metric), len(result.epochs))
+        asked.outcomes[spec.trial_id] = outcome
         if len(asked.outcomes) == asked.seeds:
             del self._asked[point_key(spec.point)]
             value, state, step = combine_seeds(list(asked.outcomes.values()), seeds=asked.seeds)

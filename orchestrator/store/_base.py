@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from orchestrator.config import Experiment
 from orchestrator.errors import InputError
+from orchestrator.store._claims import ClaimBook
 from orchestrator.store._schema import epochs_table, trials_table
 from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
 
@@ -126,6 +127,14 @@ class ResultsStore(abc.ABC):
         beside these results, or None when this store has no such place."""
         return None
 
+    def claims(self, sweep: str, expires_after: float | None = None, rerun: bool = False) -> ClaimBook | None:
+        """The claim book drivers that share this store use to split ``sweep``'s trials
+        (see :mod:`orchestrator.store._claims`), or None when no other driver can see this
+        store (in memory). ``expires_after``: seconds without a heartbeat before a claim
+        is taken over (default :data:`DEFAULT_CLAIM_EXPIRY`); ``rerun``: trials marked done
+        before now are claimable again."""
+        return None
+
     def finished_trial_ids(self, sweep: str) -> set[str]:
         """Ids of trials of ``sweep`` with a final result: a re-run skips these."""
         final = [s.value for s in TrialStatus if s.is_final()]
@@ -144,17 +153,22 @@ def sweep_list(sweep: Sweeps) -> list[str] | None:
 
 
 def latest_per_trial(trials: pa.Table) -> pa.Table:
-    """One row per (sweep, trial_id): the most recently ended run (ties: the later start,
-    then the larger run id, so the choice never depends on file order). Rows come most
-    recently ended first. Vectorised: 10,000 rows take milliseconds."""
-    missing = {"sweep", "trial_id", "run_id", "started_at", "ended_at"} - set(trials.column_names)
+    """One row per (sweep, trial_id): its result, as every view shows it. A final run
+    (completed or stopped) is preferred over a failed one, whenever each ended: a finished
+    result is never hidden by a later failure (a second driver's crash, a --rerun that
+    failed). Among runs alike, the most recently ended (ties: the later start, then the
+    larger run id, so the choice never depends on file order). Rows come in that order.
+    Vectorised: 10,000 rows take milliseconds."""
+    missing = {"sweep", "trial_id", "run_id", "started_at", "ended_at", "status"} - set(trials.column_names)
     if missing:
         raise KeyError(f"latest_per_trial needs the columns {sorted(missing)}")
     if trials.num_rows == 0:
         return trials
-    order = trials.sort_by(
-        [("ended_at", "descending"), ("started_at", "descending"), ("run_id", "descending")]
-    )
+    final = pc.is_in(trials["status"], pa.array([s.value for s in TrialStatus if s.is_final()]))
+    keyed = trials.append_column("_final", pc.cast(final, pa.int8()))
+    order = keyed.sort_by(
+        [("_final", "descending"), ("ended_at", "descending"), ("started_at", "descending"), ("run_id", "descending")]
+    ).drop_columns(["_final"])
     numbered = pa.table({"sweep": order["sweep"], "trial_id": order["trial_id"], "_row": np.arange(order.num_rows)})
     first = numbered.group_by(["sweep", "trial_id"], use_threads=False).aggregate([("_row", "min")])
     return order.take(np.sort(first["_row_min"].to_numpy()))

@@ -7,6 +7,7 @@ Layout under the root::
     trials/<sweep>/compacted-<id>.parquet         trial rows merged by ``compact``
     epochs/<sweep>/...                            the same names, holding those runs' epoch rows
     configs/<sweep>/<config-hash>.yaml            resolved experiment, once per distinct config
+    claims/<sweep>/<trial_id>/...                 which driver runs which trial (orchestrator/store/_claims.py)
     _compactions                                  changes whenever a compaction commits
 
 Every file is written to a dot-prefixed temporary name in its final directory and then
@@ -48,6 +49,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from orchestrator.config import Experiment
+from orchestrator.store._claims import DEFAULT_CLAIM_EXPIRY, ClaimBook
 from orchestrator.store._files import base_name, first_line, is_data, open_filesystem, scan_local, write_atomic
 from orchestrator.store._base import Compaction, ResultsStore, StoreError, StoreWarning, Sweeps, sweep_list
 from orchestrator.store._schema import EPOCHS_SCHEMA, SCHEMA_VERSION, TRIALS_SCHEMA, user_param_columns
@@ -99,6 +101,10 @@ class ParquetResultsStore(ResultsStore):
     def artifacts_root(self) -> str | None:
         # Keras saves through local paths; remote stores keep results only (for now).
         return self._root if self._local else None
+
+    def claims(self, sweep: str, expires_after: float | None = None, rerun: bool = False) -> ClaimBook:
+        return ClaimBook(self._fs, self._dir("claims", sweep), local=self._local,
+                         expires_after=expires_after or DEFAULT_CLAIM_EXPIRY, rerun=rerun)
 
     def _dir(self, table: str, sweep: str | None = None) -> str:
         return f"{self._root}/{table}" + (f"/{sweep}" if sweep else "")
