@@ -261,7 +261,7 @@ def test_a_claim_of_a_live_driver_process_on_this_host_is_respected(tmp_path):
 def test_a_driver_that_looked_before_a_rival_claimed_still_cannot_claim_the_same_generation(tmp_path, protocol,
                                                                                             monkeypatch):
     # The interleaving a race makes: b looks (no claim yet), a claims, b creates generation 1.
-    a, b = book(tmp_path, protocol), book(tmp_path, protocol)
+    a, b = book(tmp_path, protocol, Clock(1000.0)), book(tmp_path, protocol, Clock(1000.5))
     assert a.claim("t1") is ClaimOutcome.CLAIMED
     monkeypatch.setattr(b, "holder", lambda trial_id: None)
     if protocol == "write-then-list":  # b's look before writing misses a's claim too
@@ -275,3 +275,44 @@ def test_a_driver_that_looked_before_a_rival_claimed_still_cannot_claim_the_same
     assert b.claim("t1") is ClaimOutcome.HELD
     monkeypatch.undo()
     assert book(tmp_path, protocol).holder("t1").driver == a.driver
+
+
+# --- a tpe search shared by drivers ----------------------------------------------------------
+
+
+def _search(samples: int):
+    from orchestrator.config import parse_experiment
+    from orchestrator.driver import plan_run
+    from orchestrator.store import InMemoryResultsStore
+
+    experiment = parse_experiment({"name": "s", "sweep": {"method": "tpe", "samples": samples, "search_seed": 0,
+                                                         "space": {"training.learning_rate": {"loguniform": [1e-4, 1e-1]}}}})
+    return plan_run(experiment, InMemoryResultsStore()).source
+
+
+def _taken_points(source) -> list[float]:
+    points = []
+    while (spec := source.take()) is not None:
+        points.append(spec.point["training.learning_rate"])
+    return points
+
+
+def test_points_other_drivers_run_take_their_share_of_the_budget():
+    alone = _search(5)
+    assert len(_taken_points(alone)) == 5
+    shared = _search(5)
+    elsewhere = [{"training.learning_rate": 0.002}, {"training.learning_rate": 0.03}]
+    shared.peers = lambda: ([], elsewhere)
+    taken = _taken_points(shared)
+    assert len(taken) == 3  # 5 in all, 2 of them run by another driver
+    assert not {0.002, 0.03} & set(taken)
+
+
+def test_outcomes_other_drivers_stored_are_told_once_and_count_in_the_budget():
+    from orchestrator.search import Observation, SearchState
+
+    shared = _search(4)
+    stored = [Observation({"training.learning_rate": 0.01}, 0.9, SearchState.COMPLETED, 2)]
+    shared.peers = lambda: (stored, [])
+    assert len(_taken_points(shared)) == 3
+    assert shared.sampler.told == 1  # asked again before every point: told once all the same

@@ -5,7 +5,8 @@ once even during a compaction, damaged files skipped with a warning, columns old
 lack as NULL, epochs of interrupted writes hidden):
 
 - ``trials``: every run of every trial (``TRIALS_SCHEMA``);
-- ``latest_trials``: the latest run of each trial, as ``orch results`` shows them;
+- ``latest_trials``: each trial's result, as ``orch results`` shows them (a final run before a
+  later failed one, else the latest: ``orchestrator.store.latest_per_trial``);
 - ``epochs``: per-epoch rows, joined to ``trials`` on ``run_id`` (read only when the query
   mentions it).
 
@@ -30,7 +31,7 @@ _LATEST = """
 CREATE VIEW latest_trials AS
 SELECT * EXCLUDE (_rank) FROM (
     SELECT *, row_number() OVER (
-        PARTITION BY sweep, trial_id ORDER BY ended_at DESC, started_at DESC, run_id DESC
+        PARTITION BY sweep, trial_id ORDER BY status = 'failed', ended_at DESC, started_at DESC, run_id DESC
     ) AS _rank FROM trials
 ) WHERE _rank = 1
 """

@@ -16,12 +16,16 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
+from orchestrator.config import Experiment
+from orchestrator.driver._run_plan import column_for_path
 from orchestrator.plan import TrialSource
-from orchestrator.store import ClaimBook, ClaimOutcome
+from orchestrator.search import Observation, history_from_rows
+from orchestrator.store import ClaimBook, ClaimOutcome, ResultsStore
 from orchestrator.trial import TrialResult, TrialSpec, TrialStatus
 
-__all__ = ["ClaimedTrials"]
+__all__ = ["ClaimedTrials", "search_peers"]
 
 
 class ClaimedTrials(TrialSource):
@@ -144,3 +148,22 @@ class ClaimedTrials(TrialSource):
                 self._lost.add(trial_id)
                 self._note(f"lost the claim on {trial_id} (heartbeats too late; another driver took it "
                            "over): it stops here and is stored by that driver")
+
+
+def search_peers(
+    experiment: Experiment, store: ResultsStore, book: ClaimBook
+) -> Callable[[], tuple[list[Observation], list[dict[str, Any]]]]:
+    """For a tpe search shared by several drivers: before each ask, the outcomes the store
+    holds (every driver's, one per point) and the points other drivers run now, so that the
+    drivers spread out and the sweep ends at ``samples`` points in all, not per driver."""
+    from orchestrator.answers import Where, select_trials  # the store's reader, as the plan uses it
+
+    sweep = experiment.sweep
+    paths, seeds = [*sweep.grid, *sweep.space], max(len(sweep.seeds), 1)
+
+    def peers() -> tuple[list[Observation], list[dict[str, Any]]]:
+        rows = select_trials(store, Where.of(sweep=experiment.name)).to_pylist()
+        outcomes = history_from_rows(rows, paths, sweep.metric, column_for_path, seeds=seeds)
+        return outcomes, [claim.point for claim in book.others_running() if claim.point]
+
+    return peers

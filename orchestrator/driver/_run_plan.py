@@ -61,7 +61,7 @@ def _plan_search(experiment: Experiment, store: ResultsStore, finished: set[str]
     ``rerun``), so a resumed search goes on learning where it stopped; ``samples`` counts
     the stored points too."""
     from orchestrator.answers import Where, select_trials
-    from orchestrator.search import history_from_rows, make_sampler
+    from orchestrator.search import history_from_rows, make_sampler, point_key
 
     sweep = experiment.sweep
     seeds = max(len(sweep.seeds), 1)
@@ -70,11 +70,13 @@ def _plan_search(experiment: Experiment, store: ResultsStore, finished: set[str]
                            grid_points=grid)
     told = 0
     stored = 0
+    told_points: set[str] = set()
     if not rerun:
         rows = select_trials(store, Where.of(sweep=experiment.name)).to_pylist()
         rows = [r for r in rows if r["trial_id"] in finished or r["status"] == "failed"]
         history = history_from_rows(rows, [*sweep.grid, *sweep.space], sweep.metric, column_for_path, seeds=seeds)
         told = sampler.rebuild(history)
+        told_points = {point_key(o.point) for o in history}
         stored = sum(1 for r in rows if r["trial_id"] in finished)
     total = sweep_size(sweep)
     to_run = max(total - stored, 0)
@@ -83,6 +85,6 @@ def _plan_search(experiment: Experiment, store: ResultsStore, finished: set[str]
     def adjust(spec: TrialSpec) -> TrialSpec:
         return specs_for_run([spec], root, rerun)[0]
 
-    source = SearchTrials(experiment, sampler, finished, total=to_run, adjust=adjust)
+    source = SearchTrials(experiment, sampler, finished, total=to_run, adjust=adjust, told=told_points)
     check = [adjust(specs_for_point(experiment, point)[0]) for point in grid]
     return RunPlan(source, check, total, stored, to_run, told)

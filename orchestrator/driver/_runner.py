@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from orchestrator.config import Experiment
 from orchestrator.progress import SweepProgress
-from orchestrator.driver._claimed import ClaimedTrials
+from orchestrator.driver._claimed import ClaimedTrials, search_peers
 from orchestrator.driver._run_plan import plan_run
-from orchestrator.plan import TrialSource
+from orchestrator.plan import SearchTrials, TrialSource
 from orchestrator.store import ResultsStore, StoreError, StoreWarning
 from orchestrator.usercode import files_to_ship
 
@@ -105,6 +105,8 @@ def _claimed(source: TrialSource, experiment: Experiment, store: ResultsStore, r
     def stored(trial_id: str) -> bool:
         return trial_id in store.finished_trial_ids(experiment.name)
 
+    if isinstance(source, SearchTrials):
+        source.peers = search_peers(experiment, store, book)
     return ClaimedTrials(source, book, stored, note=progress.note)
 
 

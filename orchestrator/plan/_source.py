@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from orchestrator.config import Experiment
 from orchestrator.config._rules import check_point
 from orchestrator.errors import ConfigError
-from orchestrator.search import SearchState, Suggestion, combine_seeds, point_key
+from orchestrator.search import Observation, SearchState, Suggestion, combine_seeds, point_key
 from orchestrator.search._base import Sampler
 from orchestrator.plan._expand import specs_for_point
 from orchestrator.trial import TrialResult, TrialSpec
@@ -105,6 +106,7 @@ class SearchTrials(TrialSource):
         finished_ids: set[str],
         total: int,
         adjust: Callable[[TrialSpec], TrialSpec] | None = None,
+        told: set[str] | None = None,
     ) -> None:
         self.experiment = experiment
         self.metric, self.goal = experiment.sweep.metric, experiment.sweep.goal
@@ -115,10 +117,17 @@ class SearchTrials(TrialSource):
         self._asked: dict[str, _AskedPoint] = {}
         self._total = total
         self.refused: list[str] = []  # the one-line reason of each point the rules refused
+        # Other drivers on the same sweep (None: this driver alone): before each ask, what they
+        # stored (outcomes per point) and what they run now (points), so that the sampler
+        # learns from them and the budget counts their points too (see orchestrator.driver).
+        self.peers: Callable[[], tuple[list[Observation], list[dict[str, Any]]]] | None = None
+        # Points told to the sampler (``told``: by its rebuild from the store) or asked by it.
+        self._known: set[str] = set(told or ())
 
     def take(self) -> TrialSpec | None:
         refused_in_a_row = 0
         while not self._queue:
+            self._sync_with_peers()
             suggestion = self.sampler.ask()
             if suggestion is None:
                 return None
@@ -139,8 +148,26 @@ class SearchTrials(TrialSource):
                 self.sampler.tell(suggestion, None, SearchState.PRUNED)
                 continue
             self._asked[point_key(suggestion.point)] = _AskedPoint(suggestion, seeds=len(specs))
+            self._known.add(point_key(suggestion.point))
             self._queue.extend(self._adjust(s) for s in specs)
         return self._queue.pop(0)
+
+    def _sync_with_peers(self) -> None:
+        if self.peers is None:
+            return
+        outcomes, running = self.peers()
+        for outcome in outcomes:
+            key = point_key(outcome.point)
+            if key in self._known:
+                continue
+            self._known.add(key)
+            try:
+                self.sampler.tell(outcome.point, outcome.value, outcome.state, outcome.step)
+            except ValueError:
+                continue  # not a point of this search's space (stored under another config)
+        for point in running:
+            if point_key(point) not in self._known:
+                self.sampler.hold(point)
 
     def finished(self, spec: TrialSpec, result: TrialResult) -> None:
         state = SearchState.of_status(result.status.value)

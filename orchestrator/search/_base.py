@@ -105,6 +105,13 @@ class Sampler(ABC):
     def rebuild(self, history: Iterable[Observation]) -> int:
         """Tell every stored outcome that belongs to this sampler; how many were told."""
 
+    def hold(self, point: Mapping[str, Any]) -> bool:
+        """``point`` runs elsewhere (another driver sharing the sweep asked it): it takes a
+        slot of the budget and is not suggested here; its outcome comes later, told like a
+        stored one. False (and nothing changes) for a point already pending, told or held,
+        or not this sampler's."""
+        return False
+
     @property
     @abstractmethod
     def told(self) -> int:
@@ -148,7 +155,8 @@ class SpaceSampler(Sampler):
         self._pending: dict[str, dict[str, Any]] = {}
         self._done: set[str] = set()  # told, or failed during this run: never suggested again
         self._retry: list[dict[str, Any]] = []  # stored as failed: suggested again first
-        self._used = 0  # slots of `samples` taken: pending, told, or failed here
+        self._used = 0  # slots of `samples` taken: pending, told, held, or failed here
+        self._elsewhere: dict[str, dict[str, Any]] = {}  # held: running under another driver
         self._asked = 0
         self._told = 0
         self._best: Observation | None = None
@@ -204,6 +212,7 @@ class SpaceSampler(Sampler):
         value = value if _usable(value) else None
         key = point_key(point)
         asked = self._pending.pop(key, None) is not None
+        held = self._elsewhere.pop(key, None) is not None  # its slot is taken already
         self._record(point, value, state, step, asked)
         self._told += 1
         if state is SearchState.FAILED and not asked:
@@ -211,11 +220,24 @@ class SpaceSampler(Sampler):
                 self._retry.append(point)
         else:
             self._retry = [p for p in self._retry if point_key(p) != key]
-            if not asked and key not in self._done:
+            if not asked and not held and key not in self._done:
                 self._used += 1
             self._done.add(key)
         if state is SearchState.COMPLETED and value is not None and self._better(value, self._best):
             self._best = Observation(point, value, state, step)
+
+    def hold(self, point: Mapping[str, Any]) -> bool:
+        point = dict(point)
+        key = point_key(point)
+        if not self.matches(point) or key in self._pending or key in self._done or key in self._elsewhere:
+            return False
+        self._elsewhere[key] = point
+        self._used += 1
+        return True
+
+    def taken(self, key: str) -> bool:
+        """Whether the point with this key was suggested, told or held: never proposed again."""
+        return key in self._done or key in self._pending or key in self._elsewhere
 
     def rebuild(self, history: Iterable[Observation]) -> int:
         """Tell every stored outcome of this sampler's points (those that match its fixed

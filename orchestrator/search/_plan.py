@@ -76,6 +76,9 @@ class PerGridPoint(Sampler):
                 return
         raise ValueError(f"{dict(values)} is the point of no grid point of this search")
 
+    def hold(self, point: Mapping[str, Any]) -> bool:
+        return any(sampler.hold(point) for sampler in self.samplers if sampler.matches(point))
+
     def rebuild(self, history: Iterable[Observation]) -> int:
         history = list(history)
         return sum(sampler.rebuild(history) for sampler in self.samplers)

@@ -74,7 +74,7 @@ class TPESampler(SpaceSampler):
         for _ in range(_DUPLICATES):
             trial, point = self._ask()
             key = point_key(point)
-            if key not in self._done and key not in self._pending:
+            if not self.taken(key):
                 self._trials[key] = trial
                 return point
             # Tried already (small discrete spaces): answer TPE from what is known, so that

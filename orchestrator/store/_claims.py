@@ -145,6 +145,24 @@ class ClaimBook:
     def held(self) -> list[str]:
         return list(self._held)
 
+    def current(self) -> list[Claim]:
+        """Every trial's current claim in this sweep, done ones included."""
+        if self._local:
+            try:
+                trial_ids = [n for n in os.listdir(self._dir) if not n.startswith(".")]
+            except FileNotFoundError:
+                return []
+        else:
+            selector = pafs.FileSelector(self._dir, allow_not_found=True)
+            trial_ids = [i.base_name for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.Directory]
+        return [claim for trial_id in sorted(trial_ids) if (claim := self.holder(trial_id)) is not None]
+
+    def others_running(self) -> list[Claim]:
+        """The live claims of other drivers: trials they run now."""
+        now = self._clock()
+        return [c for c in self.current()
+                if not c.done and c.driver != self.driver and c.alive(now, self.expires_after) and not self._gone(c)]
+
     # --- claiming -----------------------------------------------------------------------
 
     def claim(self, trial_id: str, point: Mapping[str, Any] | None = None) -> ClaimOutcome:
