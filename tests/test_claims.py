@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import time
 
 import pyarrow.fs as pafs
 import pytest
@@ -316,3 +317,22 @@ def test_outcomes_other_drivers_stored_are_told_once_and_count_in_the_budget():
     shared.peers = lambda: (stored, [])
     assert len(_taken_points(shared)) == 3
     assert shared.sampler.told == 1  # asked again before every point: told once all the same
+
+
+def test_a_driver_whose_claim_was_taken_over_learns_it_from_its_heartbeat(tmp_path):
+    (spec,) = grid_specs(grid={})
+    root = str(tmp_path / "claims" / "t")
+    slow = ClaimBook(pafs.LocalFileSystem(), root, local=True, expires_after=0.4)  # heartbeats every 0.1 s
+    mine = ClaimedTrials(_source([spec]), slow, lambda trial_id: False)
+    try:
+        assert mine.take() is not None and mine.lost == set()
+        later = ClaimBook(pafs.LocalFileSystem(), root, local=True, expires_after=0.4, clock=Clock(10**12))
+        assert later.claim(spec.trial_id) is ClaimOutcome.TAKEN_OVER  # as if our heartbeats had stalled
+        for _ in range(100):
+            if mine.lost:
+                break
+            time.sleep(0.05)
+        assert mine.lost == {spec.trial_id}
+    finally:
+        mine.close()
+    assert later.holds(spec.trial_id)  # closing gave up nothing that was no longer ours
