@@ -336,3 +336,34 @@ def test_a_driver_whose_claim_was_taken_over_learns_it_from_its_heartbeat(tmp_pa
     finally:
         mine.close()
     assert later.holds(spec.trial_id)  # closing gave up nothing that was no longer ours
+
+
+def test_the_executors_group_taker_waits_while_other_drivers_hold_trials_instead_of_ending():
+    from orchestrator.plan import GroupTaker, TrialSource
+
+    specs = grid_specs(grid={"training.learning_rate": [0.1, 0.01]})
+
+    class HeldElsewhereThenFree(TrialSource):
+        def __init__(self):
+            self.free, self.given = False, 0
+
+        def take(self):
+            if not self.free or self.given == len(specs):
+                return None
+            self.given += 1
+            return specs[self.given - 1]
+
+        @property
+        def waiting(self):
+            return not self.free
+
+        @property
+        def total(self):
+            return len(specs)
+
+    source = HeldElsewhereThenFree()
+    taker = GroupTaker(source, size=2, lookahead=2)
+    assert taker.next_group() is None and not taker.exhausted  # none now: the sweep is not over
+    source.free = True
+    assert [s.trial_id for s in taker.next_group()] == [s.trial_id for s in specs]
+    assert taker.next_group() is None and taker.exhausted
