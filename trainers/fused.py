@@ -196,7 +196,7 @@ def _check_shared(specs: Sequence[TrialSpec]) -> None:
             raise ValueError(
                 f"run_fused_trials: trial {spec.trial_id} does not share the input pipeline of "
                 f"{specs[0].trial_id} (dataset, batch size, batch scope, epochs, resources, sweep "
-                "must be equal); group trials with orchestrator.plan.fusion_groups"
+                "must be equal); group trials with orchestrator.plan.GroupTaker"
             )
     ids = [s.trial_id for s in specs]
     if len(set(ids)) != len(ids):
