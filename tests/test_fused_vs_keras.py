@@ -46,9 +46,17 @@ def data():
     return sample_arrays(640, 256, 128)  # 640 = 12 batches of 50 + a ragged batch of 40
 
 
-def spec(seed: int = 3) -> TrialSpec:
+SETTINGS = {
+    "adam": dict(optimizer="adam", learning_rate=3e-3),
+    # A schedule counted in epochs: the loop must give the optimizer the steps of an epoch.
+    "sgd-step-decay": dict(optimizer="sgd", learning_rate=0.1, momentum=0.9, lr_schedule="step", decay_rate=0.5,
+                           decay_steps=1),
+}
+
+
+def spec(seed: int = 3, settings: str = "adam") -> TrialSpec:
     dataset, model = DatasetConfig(name="mnist_sample"), ModelConfig()
-    training = TrainingConfig(optimizer="adam", learning_rate=3e-3, batch_size=50, epochs=3, seed=seed)
+    training = TrainingConfig(batch_size=50, epochs=3, seed=seed, **SETTINGS[settings])
     return TrialSpec(sweep="vs-keras", trial_id=trial_id_for(dataset, model, training), dataset=dataset, model=model,
                      training=training, resources=ResourcesConfig(), outputs=OutputsConfig(tensorboard=False))
 
@@ -72,10 +80,11 @@ def keras_reference(s: TrialSpec, data) -> tuple[list[tuple[float, float, float,
     return epochs, test_loss, test_accuracy
 
 
-def test_a_trial_alone_trains_as_keras_fit_on_the_same_batches(data, device):
+@pytest.mark.parametrize("settings", sorted(SETTINGS))
+def test_a_trial_alone_trains_as_keras_fit_on_the_same_batches(data, device, settings):
     from trainers import run_trial
 
-    s = spec()
+    s = spec(settings=settings)
     result = run_trial(s, data, device)
     assert result.status is TrialStatus.COMPLETED, result.error
     expected, test_loss, test_accuracy = keras_reference(s, data)
