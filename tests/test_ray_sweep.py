@@ -18,7 +18,7 @@ from orchestrator.cli import main  # noqa: E402
 from orchestrator.config import load_experiment, parse_experiment  # noqa: E402
 from orchestrator.errors import InputError  # noqa: E402
 from orchestrator.progress import SweepProgress  # noqa: E402
-from orchestrator.driver import run_experiment  # noqa: E402
+from orchestrator.driver import plan_run, run_experiment  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
 from tests.conftest import REPO, run_summary  # noqa: E402
 
@@ -264,15 +264,18 @@ def test_a_run_of_failing_trials_aborts_the_sweep_with_one_message(fresh_ray, tm
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds leftover processes through /proc (Linux)")
-@pytest.mark.parametrize("fuse", [1, 2], ids=["alone", "fused"])
-def test_driver_killed_mid_sweep_resumes_without_duplicates(fresh_ray, tmp_path, capsys, fuse):
+@pytest.mark.parametrize(("config", "fuse"), [("configs/quickstart.yaml", 1), ("configs/quickstart.yaml", 2),
+                                              ("examples/search.yaml", 1)], ids=["alone", "fused", "tpe"])
+def test_driver_killed_mid_sweep_resumes_without_duplicates(fresh_ray, tmp_path, capsys, config, fuse):
     import subprocess
     import sys
     import time
 
     store_dir = tmp_path / "store"
-    argv = ["run", str(REPO / "configs" / "quickstart.yaml"), "--store", str(store_dir), "--name", "resume",
-            "--set", "training.epochs=4", "--set", "resources.trainers=1", "--set", f"resources.fuse={fuse}"]
+    tpe = config.startswith("examples/search")
+    overrides = ["training.epochs=4", "resources.trainers=1", f"resources.fuse={fuse}", *(["sweep.samples=4"] if tpe else [])]
+    argv = ["run", str(REPO / config), "--store", str(store_dir), "--name", "resume",
+            *(arg for override in overrides for arg in ("--set", override))]
     driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *argv], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trials_dir = store_dir / "trials" / "resume"
@@ -297,6 +300,9 @@ def test_driver_killed_mid_sweep_resumes_without_duplicates(fresh_ray, tmp_path,
         assert time.monotonic() < deadline, "trainers of the killed driver still run after 60 s"
         time.sleep(0.5)
 
+    if tpe:  # the search is rebuilt from what the killed driver stored: every stored trial told
+        plan = plan_run(load_experiment(REPO / config, overrides=overrides, name="resume"), store)
+        assert (plan.told, plan.to_run) == (len(before), 4 - len(before))
     assert main(argv) == 0
     assert run_summary(capsys.readouterr().err) == dict(completed=4 - len(before), stopped=0, failed=0,
                                                         stored=len(before), retries=0)
@@ -304,6 +310,9 @@ def test_driver_killed_mid_sweep_resumes_without_duplicates(fresh_ray, tmp_path,
     assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4  # none twice, none lost
     assert {r["run_id"] for r in before} <= {r["run_id"] for r in rows}  # the first runs are kept
 
+    if tpe:  # the resumed search was told every stored trial and asked only for the rest
+        assert plan_run(load_experiment(REPO / config, overrides=overrides, name="resume"), store).to_run == 0
+        return
     # --rerun runs every trial again; the latest run of each is what results show.
     assert main([*argv, "--rerun"]) == 0
     assert store.read_trials("resume").num_rows == 8
