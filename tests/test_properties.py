@@ -94,9 +94,29 @@ experiments = st.one_of(
 @given(raw=experiments)
 def test_any_mapping_loads_or_raises_config_error(raw):
     try:
-        parse_experiment(raw)
+        experiment = parse_experiment(raw)
     except ConfigError:
-        pass
+        return
+    # Accepted: every value written for a known field is the value the experiment holds.
+    for name in SECTIONS:
+        given_section = raw.get(name)
+        if not isinstance(given_section, dict):
+            continue
+        for key, value in given_section.items():
+            if key in FIELDS[name] and value is not None:
+                assert _plain(getattr(getattr(experiment, name), key)) == _plain(value), (name, key)
+    grid = raw.get("sweep", {}).get("grid") if isinstance(raw.get("sweep"), dict) else None
+    if isinstance(grid, dict):
+        assert {k: _plain(v) for k, v in experiment.sweep.grid.items()} == {k: _plain(v) for k, v in grid.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Lists and tuples alike (a config may keep a list as a tuple); -0.0 == 0.0 already."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 yaml_text = st.one_of(
@@ -135,9 +155,15 @@ def experiment_file(tmp_path_factory):
 @given(items=st.lists(set_items, min_size=1, max_size=3))
 def test_any_overrides_load_or_raise_config_error(experiment_file, items):
     try:
-        load_experiment(experiment_file, overrides=items)
+        experiment = load_experiment(experiment_file, overrides=items)
     except ConfigError:
-        pass
+        return
+    # Accepted: the last --set of each known field is what the experiment holds.
+    last = dict(parse_override(item) for item in items)
+    for key, value in last.items():
+        section, _, field = key.partition(".")
+        if section in FIELDS and field in FIELDS[section] and value is not None:
+            assert _plain(getattr(getattr(experiment, section), field)) == _plain(value), key
 
 
 where_texts = st.one_of(
@@ -182,3 +208,7 @@ def test_any_address_parses_or_raises_input_error(text, purpose):
         assert "\n" not in str(e)
     else:
         assert address.port is None or 1 <= address.port <= 65535
+        # Accepted: what Ray is given is the text, and the host and port come from it.
+        assert address.text == text.strip() or address.scheme == "auto"
+        assert address.host is None or address.host.strip("[]") in text
+        assert address.port is None or str(address.port) in text
