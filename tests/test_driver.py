@@ -154,3 +154,29 @@ def test_the_summary_reader_does_not_take_10_for_0():
     line = "sweep s: 10 completed, 0 stopped early, 0 failed, 20 already stored, 0 retries; 1.0s on 2 trainers\n"
     assert run_summary(line) == dict(completed=10, stopped=0, failed=0, stored=20, retries=0)
     assert run_summary(line)["completed"] != 0
+
+
+@pytest.mark.parametrize(("status", "code"), [("SUCCEEDED", 0), ("FAILED", 1), ("STOPPED", 1)])
+def test_following_a_job_exits_0_only_if_it_succeeded(monkeypatch, capsys, status, code):
+    def follow_job(address, job_id, write):
+        write("trial 1/1 done\n")
+        return status, None if status == "SUCCEEDED" else "the sweep exited with 1"
+
+    fake = types.ModuleType("cluster")
+    fake.jobs = types.SimpleNamespace(follow_job=follow_job)
+    monkeypatch.setitem(sys.modules, "cluster", fake)
+    argv = ["jobs", "logs", "raysubmit_x", "--address", "http://127.0.0.1:8265", "--follow"]
+    assert main(argv) == code
+    out, err = capsys.readouterr()
+    assert out == "trial 1/1 done\n" and f"job raysubmit_x: {status}" in err
+
+
+def test_ctrl_c_while_following_a_job_exits_130_and_leaves_the_job_running(monkeypatch, capsys):
+    def follow_job(address, job_id, write):
+        raise KeyboardInterrupt
+
+    fake = types.ModuleType("cluster")
+    fake.jobs = types.SimpleNamespace(follow_job=follow_job)
+    monkeypatch.setitem(sys.modules, "cluster", fake)
+    assert main(["jobs", "logs", "raysubmit_x", "--address", "http://127.0.0.1:8265", "--follow"]) == 130
+    assert "job raysubmit_x goes on" in capsys.readouterr().err
