@@ -368,8 +368,7 @@ class RayExecutor:
         )
         stored = store.read_epochs(specs[0].sweep)
         if stored.num_rows:
-            rows = stored.select(["trial_id", "epoch", stopping.metric]).to_pylist()
-            ray.get(keeper.record_many.remote([(r["trial_id"], r["epoch"], r[stopping.metric]) for r in rows]))
+            ray.get(keeper.record_stored.remote(stored.select(["trial_id", "epoch", stopping.metric]).to_pylist()))
         return keeper
 
     @staticmethod

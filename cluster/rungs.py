@@ -17,10 +17,8 @@ class RungKeeper:
     def __init__(self, rungs: list[int], keep: float, metric: str) -> None:
         self._halving = SuccessiveHalving(rungs=list(rungs), keep=keep, metric=metric)
 
-    def record_many(self, values: list[tuple[str, int, float]]) -> None:
-        for trial_id, epoch, value in values:
-            if value is not None:
-                self._halving.record(trial_id, epoch, value)
+    def record_stored(self, rows: list[dict]) -> int:
+        return self._halving.record_stored(rows)
 
     def report(self, trial_id: str, record: EpochRecord) -> RungVerdict:
         return self._halving.report(trial_id, record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -89,3 +90,15 @@ def finished(spec: TrialSpec, test_accuracy: float = 0.9, epochs: int = 2, statu
         train_seconds=4.0, total_seconds=5.0, host="h", device_kind="CPU", device_count=1,
         error=None if status is TrialStatus.COMPLETED else "boom",
     )
+
+
+_SUMMARY = re.compile(r"^sweep \S+: (\d+) completed, (\d+) stopped early, (\d+) failed, (\d+) already stored, "
+                      r"(\d+) retries;", re.MULTILINE)
+
+
+def run_summary(err: str) -> dict[str, int]:
+    """The counts of ``orch run``'s summary line, read whole: "0 completed" cannot match inside
+    "10 completed" as a substring check would. Fails when the line is missing."""
+    found = _SUMMARY.findall(err)
+    assert len(found) == 1, f"expected one summary line in:\n{err[-2000:]}"
+    return dict(zip(("completed", "stopped", "failed", "stored", "retries"), map(int, found[0])))

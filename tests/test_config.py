@@ -202,3 +202,28 @@ def test_seeds_count_towards_the_limit(tmp_path):
     path = write(tmp_path, "sweep:\n  max_trials: 5\n  seeds: [0, 1, 2]\n  grid:\n    model.activation: [relu, tanh]\n")
     with pytest.raises(ConfigError, match="6 trials .* x 3 seeds"):
         load_experiment(path)
+
+
+@pytest.mark.parametrize(
+    "text, fragment, point",
+    [
+        # The third of four points breaks the rule; the axis before it does not matter to any rule.
+        ("training:\n  momentum: 0.9\nsweep:\n  grid:\n    training.optimizer: [sgd, adam]\n"
+         "    training.learning_rate: [0.01, 0.001]\n",
+         "adam has no momentum", "'training.optimizer': 'adam'"),
+        ("training:\n  optimizer: sgd\n  nesterov: true\nsweep:\n  grid:\n    training.momentum: [0.9, 0.0]\n",
+         "nesterov: needs optimizer: sgd", "'training.momentum': 0.0"),
+        ("sweep:\n  grid:\n    training.batch_size: [48, 50]\nresources:\n  replicas: 3\n",
+         "does not split evenly", "'training.batch_size': 50"),
+        # A random sweep: every drawn point is checked, not only the first.
+        ("training:\n  momentum: 0.9\nsweep:\n  method: random\n  samples: 8\n  search_seed: 1\n  space:\n"
+         "    training.optimizer: {choice: [sgd, adam]}\n    training.learning_rate: {loguniform: [1.0e-4, 1.0e-1]}\n",
+         "adam has no momentum", "'training.optimizer': 'adam'"),
+    ],
+)
+def test_a_later_sweep_point_that_breaks_a_cross_field_rule_is_refused(tmp_path, text, fragment, point):
+    with pytest.raises(ConfigError) as info:
+        load_experiment(write(tmp_path, text))
+    message = str(info.value)
+    assert fragment in message and point in message and "(sweep point {" in message
+    assert "\n" not in message

@@ -6,48 +6,102 @@ import dataclasses
 
 import pytest
 
-from orchestrator.plan import choose_group_size, fusion_groups, fusion_key
+from orchestrator.plan import GroupTaker, PlannedTrials, choose_group_size, fusion_key
 from tests.conftest import grid_specs
 
 pytestmark = pytest.mark.unit
 
 
-def ids(groups) -> list[list[str]]:
-    return [[s.trial_id for s in g] for g in groups]
+class CountingSource(PlannedTrials):
+    """A planned list that counts how many trials were taken from it."""
+
+    def __init__(self, specs) -> None:
+        super().__init__(specs)
+        self.taken = 0
+
+    def take(self):
+        spec = super().take()
+        self.taken += spec is not None
+        return spec
 
 
-def test_one_pipeline_is_cut_into_groups_of_at_most_max_size_in_sweep_order() -> None:
+def drain(specs, size: int, lookahead: int | None = None) -> list[list[str]]:
+    """Every group GroupTaker hands out, as trial ids, in order."""
+    taker = GroupTaker(PlannedTrials(specs), size, lookahead)
+    out = []
+    while (group := taker.next_group()) is not None:
+        out.append([s.trial_id for s in group])
+    assert taker.exhausted
+    return out
+
+
+def interleaved(per_pipeline: int) -> tuple[list, list, list]:
+    """Trials of two input pipelines (batch 50: a, batch 128: b), given as a0, b0, a1, b1, ..."""
+    specs = grid_specs(grid={"training.batch_size": [50, 128]}, seeds=list(range(per_pipeline)))
+    a = [s for s in specs if s.training.batch_size == 50]
+    b = [s for s in specs if s.training.batch_size == 128]
+    assert len(a) == len(b) == per_pipeline
+    return a, b, [s for pair in zip(a, b) for s in pair]
+
+
+def test_one_pipeline_is_cut_into_groups_of_at_most_size_in_sweep_order() -> None:
     specs = grid_specs(grid={"model.activation": ["relu", "sigmoid"], "training.optimizer": ["sgd", "adam"]},
                        seeds=[0, 1, 2])  # 12 trials, one pipeline
-    groups = fusion_groups(specs, 5)
-    assert [len(g) for g in groups] == [5, 5, 2]
-    assert [s.trial_id for g in groups for s in g] == [s.trial_id for s in specs]
+    t = [s.trial_id for s in specs]
+    assert drain(specs, 5) == [t[0:5], t[5:10], t[10:12]]
 
 
-def test_max_size_one_is_no_fusion() -> None:
-    specs = grid_specs(grid={"training.batch_size": [50, 128]}, seeds=[0, 1])
-    assert ids(fusion_groups(specs, 1)) == [[s.trial_id] for s in specs]
+def test_size_one_is_no_fusion() -> None:
+    a, b, mixed = interleaved(2)
+    assert drain(mixed, 1) == [[s.trial_id] for s in mixed]
 
 
-def test_trials_group_only_with_trials_of_the_same_pipeline() -> None:
-    specs = grid_specs(grid={"training.batch_size": [50, 128], "training.learning_rate": [1e-3, 1e-4]},
-                       seeds=[0, 1])
-    groups = fusion_groups(specs, 8)
-    assert len(groups) == 2
-    for g in groups:
-        assert len({s.training.batch_size for s in g}) == 1 and len(g) == 4
-    # Groups in the order of their first trial; members in sweep order.
-    order = [s.trial_id for s in specs]
-    firsts = [order.index(g[0].trial_id) for g in groups]
-    assert firsts == sorted(firsts)
-    for g in groups:
-        positions = [order.index(s.trial_id) for s in g]
-        assert positions == sorted(positions)
+def test_batch_sizes_50_and_128_never_share_a_group() -> None:
+    a, b, mixed = interleaved(4)  # a0 b0 a1 b1 a2 b2 a3 b3
+    ia, ib = [s.trial_id for s in a], [s.trial_id for s in b]
+    assert drain(mixed, 8) == [ia, ib]  # one group per pipeline, never more
+    assert drain(mixed, 3) == [ia[:3], ib[:3], ia[3:], ib[3:]]
+    assert drain(mixed, 2) == [ia[:2], ib[:2], ia[2:], ib[2:]]
+
+
+def test_interleaved_pipelines_fill_a_group_before_handing_out_a_partial_one() -> None:
+    a, b, mixed = interleaved(3)  # a0 b0 a1 b1 a2 b2
+    ia, ib = [s.trial_id for s in a], [s.trial_id for s in b]
+    assert drain(mixed, 2) == [[ia[0], ia[1]], [ib[0], ib[1]], [ia[2]], [ib[2]]]
+
+
+def test_a_search_looks_ahead_no_further_than_the_group_size() -> None:
+    a, b, _ = interleaved(3)
+    source = CountingSource([a[0], b[0], a[1], a[2]])
+    taker = GroupTaker(source, 2, lookahead=2)
+    assert [s.trial_id for s in taker.next_group()] == [a[0].trial_id]  # a0, b0 taken: no pair in 2
+    assert source.taken == 2
+    assert [s.trial_id for s in taker.next_group()] == [b[0].trial_id]
+    assert source.taken == 3
+    assert [s.trial_id for s in taker.next_group()] == [a[1].trial_id, a[2].trial_id]
+    assert taker.next_group() is None and taker.exhausted
+
+
+def test_a_planned_sweep_looks_ahead_as_far_as_it_takes_to_fill_a_group() -> None:
+    a, b, _ = interleaved(3)
+    source = CountingSource([a[0], b[0], b[1], a[1]])
+    taker = GroupTaker(source, 2)
+    assert [s.trial_id for s in taker.next_group()] == [b[0].trial_id, b[1].trial_id]
+    assert source.taken == 3  # stopped taking as soon as a group was full
+    assert not taker.exhausted
+    assert [s.trial_id for s in taker.next_group()] == [a[0].trial_id, a[1].trial_id]
+    assert taker.next_group() is None and taker.exhausted
+
+
+def test_bad_group_size_is_refused() -> None:
+    with pytest.raises(ValueError, match="must be >= 1"):
+        GroupTaker(PlannedTrials([]), 0)
 
 
 @pytest.mark.parametrize(
     "section, change, shared",
     [
+        ("training", {"batch_size": 50}, False),
         ("training", {"epochs": 3}, False),
         ("training", {"batch_size_scope": "per_replica"}, False),
         ("dataset", {"validation": 0.2}, False),
@@ -63,28 +117,9 @@ def test_what_a_group_must_share(section: str, change: dict, shared: bool) -> No
     (spec,) = grid_specs()
     other = dataclasses.replace(spec, trial_id="other", **{section: dataclasses.replace(getattr(spec, section), **change)})
     assert (fusion_key(other) == fusion_key(spec)) is shared
-    assert len(fusion_groups([spec, other], 4)) == (1 if shared else 2)
-
-
-def test_grouping_is_deterministic_and_interleaved_keys_keep_their_order() -> None:
-    specs = grid_specs(grid={"training.batch_size": [50, 128]}, seeds=[0, 1, 2])
-    # Interleave the two pipelines: a, b, a, b, ...
-    by_batch = {b: [s for s in specs if s.training.batch_size == b] for b in (50, 128)}
-    mixed = [s for pair in zip(by_batch[50], by_batch[128]) for s in pair]
-    first, again = fusion_groups(mixed, 2), fusion_groups(mixed, 2)
-    assert ids(first) == ids(again)
-    assert ids(first) == [
-        [mixed[0].trial_id, mixed[2].trial_id], [mixed[1].trial_id, mixed[3].trial_id],
-        [mixed[4].trial_id], [mixed[5].trial_id],
-    ]
-
-
-def test_bad_group_size_and_duplicate_trials_are_refused() -> None:
-    specs = grid_specs(seeds=[0, 1])
-    with pytest.raises(ValueError, match="must be >= 1"):
-        fusion_groups(specs, 0)
-    with pytest.raises(ValueError, match="more than once"):
-        fusion_groups([specs[0], specs[0]], 2)
+    assert drain([spec, other], 4) == ([[spec.trial_id, "other"]] if shared else [[spec.trial_id], ["other"]])
+    other_sweep = dataclasses.replace(spec, trial_id="elsewhere", sweep="u")
+    assert fusion_key(other_sweep) != fusion_key(spec)
 
 
 def test_choose_group_size_maximises_trial_steps_per_second() -> None:

@@ -94,9 +94,29 @@ experiments = st.one_of(
 @given(raw=experiments)
 def test_any_mapping_loads_or_raises_config_error(raw):
     try:
-        parse_experiment(raw)
+        experiment = parse_experiment(raw)
     except ConfigError:
-        pass
+        return
+    # Accepted: every value written for a known field is the value the experiment holds.
+    for name in SECTIONS:
+        given_section = raw.get(name)
+        if not isinstance(given_section, dict):
+            continue
+        for key, value in given_section.items():
+            if key in FIELDS[name] and value is not None:
+                assert _plain(getattr(getattr(experiment, name), key)) == _plain(value), (name, key)
+    grid = raw.get("sweep", {}).get("grid") if isinstance(raw.get("sweep"), dict) else None
+    if isinstance(grid, dict):
+        assert {k: _plain(v) for k, v in experiment.sweep.grid.items()} == {k: _plain(v) for k, v in grid.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Lists and tuples alike (a config may keep a list as a tuple); -0.0 == 0.0 already."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 yaml_text = st.one_of(
@@ -135,9 +155,15 @@ def experiment_file(tmp_path_factory):
 @given(items=st.lists(set_items, min_size=1, max_size=3))
 def test_any_overrides_load_or_raise_config_error(experiment_file, items):
     try:
-        load_experiment(experiment_file, overrides=items)
+        experiment = load_experiment(experiment_file, overrides=items)
     except ConfigError:
-        pass
+        return
+    # Accepted: the last --set of each known field is what the experiment holds.
+    last = dict(parse_override(item) for item in items)
+    for key, value in last.items():
+        section, _, field = key.partition(".")
+        if section in FIELDS and field in FIELDS[section] and value is not None:
+            assert _plain(getattr(getattr(experiment, section), field)) == _plain(value), key
 
 
 where_texts = st.one_of(
@@ -182,3 +208,72 @@ def test_any_address_parses_or_raises_input_error(text, purpose):
         assert "\n" not in str(e)
     else:
         assert address.port is None or 1 <= address.port <= 65535
+        # Accepted: what Ray is given is the text, and the host and port come from it.
+        assert address.text == text.strip() or address.scheme == "auto"
+        assert address.host is None or address.host.strip("[]") in text
+        assert address.port is None or str(address.port) in text
+
+
+# -- accepted values round-trip ------------------------------------------------------------
+# Values each field accepts by its type and declared range (orchestrator/config/_sections.py),
+# so that most examples pass every check and reach the round-trip assertion.
+
+def _accepted_values(hint: Any, rng: Any) -> st.SearchStrategy[Any] | None:
+    import types
+
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [_accepted_values(a, rng) for a in args if a is not type(None)]
+        inner = [s for s in inner if s is not None]
+        return st.one_of(st.none(), *inner) if inner else None
+    if typing.get_origin(hint) is typing.Literal:
+        return st.sampled_from(args)
+    if hint is bool:
+        return st.booleans()
+    low = getattr(rng, "low", None)
+    high = getattr(rng, "high", None)
+    if hint is int:
+        lo = None if low is None else int(low) + (1 if rng.low_open else 0)
+        hi = None if high is None else int(high) - (1 if rng.high_open else 0)
+        return st.integers(min_value=lo if lo is not None else -(2**31), max_value=hi if hi is not None else 2**31)
+    if hint is float:
+        return st.floats(min_value=low, max_value=high, exclude_min=bool(low is not None and rng.low_open),
+                         exclude_max=bool(high is not None and rng.high_open), allow_nan=False, allow_infinity=False)
+    if typing.get_origin(hint) is list:
+        item = _accepted_values(args[0], rng)
+        return None if item is None else st.lists(item, min_size=1, max_size=3)
+    return None  # text, paths, user code, free-form params: not generated here
+
+
+def _field_strategies(cls: type) -> dict[str, st.SearchStrategy[Any]]:
+    import dataclasses
+
+    from orchestrator.config._fields import field_range
+
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        strategy = _accepted_values(hints[f.name], field_range(f))
+        if strategy is not None:
+            out[f.name] = strategy
+    return out
+
+
+ACCEPTED = {name: _field_strategies(cls) for name, cls in SECTIONS.items()}
+accepted_sections = st.sampled_from(sorted(n for n in ACCEPTED if ACCEPTED[n])).flatmap(
+    lambda name: st.tuples(st.just(name), st.fixed_dictionaries({}, optional=ACCEPTED[name])))
+
+
+@PROPERTY
+@given(section_and_fields=accepted_sections)
+def test_accepted_values_are_the_values_the_experiment_holds(section_and_fields):
+    name, fields = section_and_fields
+    raw = {"name": "exp", name: fields}
+    try:
+        experiment = parse_experiment(raw)
+    except ConfigError:
+        return  # a cross-field rule (tested by name in test_config.py)
+    section = getattr(experiment, name)
+    for key, value in fields.items():
+        if value is not None:
+            assert _plain(getattr(section, key)) == _plain(value), (name, key)

@@ -66,12 +66,12 @@ def _after(*errors):
     return decide_after_startup_failure(StartupFailures(tuple(errors)), trainers=2)
 
 
-def test_a_trainer_killed_while_starting_is_replaced():
+def test_a_start_up_that_died_without_an_exception_is_replaced():
     assert _after(None) is StartupAction.REPLACE
     assert _after(None, None, None, None, None) is StartupAction.REPLACE  # 5 < 3 * 2 trainers
 
 
-def test_killed_start_ups_are_bounded():
+def test_start_ups_that_died_without_an_exception_are_bounded():
     assert _after(*[None] * 6) is StartupAction.ABORT
     assert decide_after_startup_failure(StartupFailures((None, None)), trainers=1) is StartupAction.REPLACE
     assert decide_after_startup_failure(StartupFailures((None,) * 3), trainers=1) is StartupAction.ABORT

@@ -344,3 +344,43 @@ def test_only_one_compaction_at_a_time(tmp_path):
         with pytest.raises(_parquet.StoreError, match="another compaction is running"):
             store.compact()
     assert store.compact().files_after == 2
+
+
+_WRITER = """
+import dataclasses, sys
+from orchestrator.store import ParquetResultsStore, StoreError
+from tests.conftest import finished, grid_specs
+root, sweep = sys.argv[1], sys.argv[2]
+store = ParquetResultsStore(root)
+specs = [dataclasses.replace(s, sweep=sweep) for s in grid_specs(seeds=list(range(12)))]
+skipped = 0
+for i, spec in enumerate(specs):
+    store.append(spec, finished(spec, epochs=2, ended_offset=i))
+    if i % 3 == 2:
+        try:
+            store.compact()  # every sweep of the store, the other process's too
+        except StoreError:
+            skipped += 1  # the other process compacts right now: left to it
+print(skipped)
+"""
+
+
+def test_two_driver_processes_writing_and_compacting_one_store_lose_and_double_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    root = str(tmp_path / "s")
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, root, sweep], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for sweep in ("a", "b")]
+    outputs = [w.communicate(timeout=300) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], [err[-2000:] for _, err in outputs]
+    store = ParquetResultsStore(root)
+    store.compact()
+    trials = store.read_trials()
+    assert trials.num_rows == 24 and len(set(trials["run_id"].to_pylist())) == 24
+    assert sorted(store.sweeps()) == ["a", "b"]
+    epochs = store.read_epochs(columns=["run_id"])["run_id"].to_pylist()
+    assert len(epochs) == 48 and all(epochs.count(r) == 2 for r in set(epochs))

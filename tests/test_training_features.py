@@ -83,8 +83,11 @@ def test_l2_penalty_enters_the_loss(data, device):
     assert penalised_loss - plain_loss == pytest.approx(expected_penalty, rel=1e-3)
 
 
-def test_early_stopping_stops_and_restores_the_best_epoch(data, device):
+def test_early_stopping_stops_and_restores_the_best_epoch(data, device, tmp_path):
+    import keras
+
     from trainers import run_trial
+    from trainers.artifacts import TrialArtifacts
     from trainers.datasets import DatasetArrays
 
     # Random labels: the model can only memorise, so validation loss rises after an epoch or two.
@@ -93,9 +96,20 @@ def test_early_stopping_stops_and_restores_the_best_epoch(data, device):
         data.name, data.x_train, rng.integers(0, 10, len(data.y_train)).astype(np.uint8),
         data.x_val, rng.integers(0, 10, len(data.y_val)).astype(np.uint8), data.x_test, data.y_test, 10,
     )
-    result = run_trial(spec(epochs=30, learning_rate=1e-2, early_stopping_patience=1), noisy, device)
+    s = spec(tmp_path, outputs=OutputsConfig(tensorboard=False, save_model=True), epochs=30, learning_rate=1e-2,
+             early_stopping_patience=1)
+    result = run_trial(s, noisy, device)
     assert result.status is TrialStatus.COMPLETED
     assert len(result.epochs) < 30
+    # Patience 1: the last epoch did not improve on the one before it, which was the best.
+    losses = [r.val_loss for r in result.epochs]
+    best = int(np.argmin(losses))
+    assert best == len(losses) - 2
+    # The weights kept are that epoch's: the saved model scores its validation loss, not the last one's.
+    model = keras.models.load_model(TrialArtifacts(s).model_path)
+    val_loss = model.evaluate(noisy.x_val, noisy.y_val, batch_size=256, verbose=0)[0]
+    assert val_loss == pytest.approx(losses[best], rel=1e-5)
+    assert val_loss != pytest.approx(losses[-1], rel=1e-5)
 
 
 def test_checkpoint_resume_gives_the_same_weights_and_optimizer_state(data, device, tmp_path):

@@ -12,7 +12,7 @@ ray = pytest.importorskip("ray")
 
 from orchestrator.cli import main  # noqa: E402
 from orchestrator.store import ParquetResultsStore  # noqa: E402
-from tests.conftest import REPO  # noqa: E402
+from tests.conftest import REPO, run_summary  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -45,7 +45,8 @@ def test_the_example_runs_and_an_edit_reruns_exactly_its_trials(local_ray, tmp_p
 
     capsys.readouterr()
     assert main(argv) == 0  # unchanged: nothing runs
-    assert "0 completed" in capsys.readouterr().err and len(_trials(store, "residual-cnn")) == 2
+    assert run_summary(capsys.readouterr().err) == dict(completed=0, stopped=0, failed=0, stored=2, retries=0)
+    assert len(_trials(store, "residual-cnn")) == 2
 
     builder = example / "residual_cnn.py"
     builder.write_text(builder.read_text().replace("layers.MaxPooling2D(2)(x)\n    x = layers.Flatten",

@@ -40,7 +40,8 @@ from orchestrator.plan import fusion_key
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
 from trainers.datasets import DatasetArrays
 from trainers.devices import DeviceInfo, make_strategy
-from trainers.fused_branch import Branch, epoch_permutation
+from trainers.data import epoch_batches, epoch_permutation
+from trainers.fused_branch import Branch
 from trainers.fused_step import build_eval_fn, build_train_fn
 from trainers import trial_model
 from trainers.trial_model import eval_batch, global_batch_size
@@ -196,7 +197,7 @@ def _check_shared(specs: Sequence[TrialSpec]) -> None:
             raise ValueError(
                 f"run_fused_trials: trial {spec.trial_id} does not share the input pipeline of "
                 f"{specs[0].trial_id} (dataset, batch size, batch scope, epochs, resources, sweep "
-                "must be equal); group trials with orchestrator.plan.fusion_groups"
+                "must be equal); group trials with orchestrator.plan.GroupTaker"
             )
     ids = [s.trial_id for s in specs]
     if len(set(ids)) != len(ids):
@@ -206,14 +207,12 @@ def _check_shared(specs: Sequence[TrialSpec]) -> None:
 def _train_epoch(train: Callable, seeds: list[int], epoch: int, n: int, batch: int) -> np.ndarray:
     """One epoch of every branch in ``seeds`` order: each its own permutation, cut into
     global batches (the last one ragged, as in fit()), STEPS_PER_CALL steps per call."""
-    order = np.stack([epoch_permutation(seed, epoch, n) for seed in seeds])
-    full = n // batch
-    steps = order[:, : full * batch].reshape(len(seeds), full, batch)
+    steps, tail = epoch_batches(seeds, epoch, n, batch)
     totals = np.zeros((len(seeds), 3))
-    for start in range(0, full, trial_model.STEPS_PER_CALL):
+    for start in range(0, steps.shape[1], trial_model.STEPS_PER_CALL):
         totals += train(tf.constant(steps[:, start : start + trial_model.STEPS_PER_CALL])).numpy()
-    if n % batch:
-        totals += train(tf.constant(order[:, None, full * batch :])).numpy()
+    if tail is not None:
+        totals += train(tf.constant(tail[:, None, :])).numpy()
     return totals
 
 

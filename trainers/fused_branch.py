@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-import numpy as np
 
 from orchestrator.plan import epoch_stop_reason
 from orchestrator.trial import EpochRecord, TrialSpec
@@ -21,14 +20,7 @@ from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
 from trainers.trial_model import compiled_model, resume
 
-__all__ = ["Branch", "epoch_permutation"]
-
-
-def epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The order in which trial ``seed`` sees the ``n`` training images in ``epoch`` (0-based):
-    a function of the trial's seed and the epoch only, never of its companions, so a trial
-    shuffles alike alone, fused, and resumed after a crash."""
-    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
+__all__ = ["Branch"]
 
 
 class Branch:

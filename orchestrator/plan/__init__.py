@@ -13,7 +13,7 @@ Trainers import it too (fusion keys, stopping rules), so it stays light to impor
 """
 
 from orchestrator.plan._expand import expand_sweep, planned_points, specs_for_point
-from orchestrator.plan._fusion import GroupTaker, auto_sizes, choose_group_size, fusion_groups, fusion_key, steps_per_trial
+from orchestrator.plan._fusion import GroupTaker, auto_sizes, choose_group_size, fusion_key, steps_per_trial
 from orchestrator.plan._scheduler import (
     FailureAction,
     FailureStreak,
@@ -46,7 +46,6 @@ __all__ = [
     "SearchTrials",
     "result_metric",
     "fusion_key",
-    "fusion_groups",
     "auto_sizes",
     "steps_per_trial",
     "choose_group_size",

@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from orchestrator.trial import TrialSpec
 
-__all__ = ["fusion_key", "fusion_groups", "auto_sizes", "steps_per_trial", "choose_group_size", "GroupTaker"]
+__all__ = ["fusion_key", "auto_sizes", "steps_per_trial", "choose_group_size", "GroupTaker"]
 
 # Group sizes `fuse: auto` measures (no more than the sweep has trials).
 AUTO_SIZES = (1, 2, 4, 8)
@@ -44,33 +44,6 @@ def fusion_key(spec: TrialSpec) -> Hashable:
 def _canonical(config: object) -> str:
     """A section as hashable text (its fields may hold dicts and lists, e.g. dataset.params)."""
     return json.dumps(dataclasses.asdict(config), sort_keys=True, default=repr)  # type: ignore[call-overload]
-
-
-def fusion_groups(specs: Sequence[TrialSpec], max_size: int) -> list[tuple[TrialSpec, ...]]:
-    """``specs`` cut into groups of at most ``max_size`` trials with equal :func:`fusion_key`.
-
-    Deterministic, and in sweep order as far as grouping allows: trials join the open group of
-    their key in the order given, a group closes when full, and groups come out in the order
-    of their first trial. ``max_size`` 1 gives one group per trial, in order (no fusion).
-    Raises ValueError for ``max_size`` < 1 or a trial id given twice.
-    """
-    if max_size < 1:
-        raise ValueError(f"fusion group size must be >= 1 (1 = no fusion), got {max_size}")
-    ids = [s.trial_id for s in specs]
-    if len(set(ids)) != len(ids):
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        raise ValueError(f"fusion_groups: trial ids {twice} appear more than once; a trial runs once per sweep")
-    groups: list[list[TrialSpec]] = []
-    open_group: dict[Hashable, list[TrialSpec]] = {}
-    for spec in specs:
-        key = fusion_key(spec)
-        group = open_group.get(key)
-        if group is None or len(group) >= max_size:
-            group = []
-            groups.append(group)
-            open_group[key] = group
-        group.append(spec)
-    return [tuple(g) for g in groups]
 
 
 def auto_sizes(trials: int) -> tuple[int, ...]:

@@ -19,7 +19,9 @@ needs shared state, which the cluster layer keeps in one actor per sweep.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.config import StoppingConfig
 from orchestrator.trial import EpochRecord
@@ -66,6 +68,17 @@ class SuccessiveHalving:
         """Remember a value without judging it (e.g. from a stored trial when resuming)."""
         if self.is_rung(epoch) and math.isfinite(value):
             self._values.setdefault(epoch, {})[trial_id] = value
+
+    def record_stored(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Count a sweep's stored epoch rows (``trial_id``, ``epoch`` and the metric's column,
+        as ``ResultsStore.read_epochs`` gives them) as values seen at their rungs, so that a
+        resumed sweep judges its new trials against them too. Returns how many counted."""
+        before = sum(len(v) for v in self._values.values())
+        for row in rows:
+            value = row.get(self.metric)
+            if value is not None:
+                self.record(row["trial_id"], row["epoch"], value)
+        return sum(len(v) for v in self._values.values()) - before
 
     def report(self, trial_id: str, record: EpochRecord) -> RungVerdict:
         epoch = record.epoch

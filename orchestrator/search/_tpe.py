@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.search._base import Goal, SearchState, SpaceSampler, point_key
+from orchestrator.search._base import Goal, Observation, SearchState, SpaceSampler, point_key
 from orchestrator.search._space import Space
 
 __all__ = ["TPESampler"]
@@ -114,6 +114,26 @@ class TPESampler(SpaceSampler):
             intermediate_values={step or 0: value} if state is SearchState.PRUNED and value is not None else None,
         )
         self._study.add_trial(frozen)
+
+    def observations(self) -> list[Observation]:
+        """What the Optuna study holds as finished (told, from the store or live), read back
+        from the study itself, in the order told: each trial's point, its value (a pruned
+        one: its last intermediate value, at that step) and state. Duplicates answered from
+        the known value count too. For tests and reports: it shows what TPE models on."""
+        optuna = self._optuna
+        states = {optuna.trial.TrialState.COMPLETE: SearchState.COMPLETED,
+                  optuna.trial.TrialState.PRUNED: SearchState.PRUNED, optuna.trial.TrialState.FAIL: SearchState.FAILED}
+        out = []
+        for trial in self._study.get_trials(deepcopy=False):
+            state = states.get(trial.state)
+            if state is None:  # still running (pending)
+                continue
+            point = self._merged({p: self.space[p].from_optuna(trial.params[p]) for p in self.space})
+            step = max(trial.intermediate_values) if trial.intermediate_values else None
+            value = trial.value if state is SearchState.COMPLETED else (
+                trial.intermediate_values[step] if step is not None else None)
+            out.append(Observation(point, value, state, step))
+        return out
 
     @property
     def study_size(self) -> int:
