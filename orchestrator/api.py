@@ -5,6 +5,8 @@
   and returns its :class:`RunSummary`. A builder may be a function defined in the notebook.
 - ``orch.results(store, sweep=None, per="trial" | "config")``: the results as a
   ``pyarrow.Table`` (``.to_pandas()`` for a DataFrame), as ``orch results`` shows them.
+- ``orch.report(store, sweeps=None)``: ``orch report`` as a :class:`Report` that shows
+  itself in a notebook cell; ``.save("report.html")`` writes the page.
 
 Importing this module imports neither TensorFlow nor Ray; Ray starts only when a sweep has
 trials to run. Bad input raises :class:`orchestrator.errors.InputError` (ConfigError for
@@ -16,7 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,10 +28,10 @@ from orchestrator.config import Experiment, load_experiment, parse_experiment
 from orchestrator.config._overrides import set_dotted
 from orchestrator.driver import RunSummary, run_experiment
 from orchestrator.progress import SweepProgress, progress_for
-from orchestrator.answers import Where, results_table
+from orchestrator.answers import Report, Where, build_report, results_table
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, ResultsStore
 
-__all__ = ["run", "results", "experiment_of"]
+__all__ = ["run", "results", "report", "experiment_of"]
 
 
 def run(
@@ -64,6 +66,22 @@ def results(
     over its seeds; the params that vary are columns, a builder's as ``model_<key>``."""
     results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
     return results_table(results_store, Where.of(sweep=sweep), per=per)
+
+
+def report(
+    store: str | ResultsStore = DEFAULT_STORE,
+    sweeps: str | Sequence[str] | None = None,
+    *,
+    metric: str | None = None,
+    goal: Literal["max", "min"] | None = None,
+) -> Report:
+    """The report of ``sweeps`` (one name, several to compare, default every sweep), as
+    ``orch report`` writes it: in a notebook it shows inline; ``.save(path)`` writes the
+    self-contained HTML page. Unknown sweeps and sweeps without completed trials raise
+    :class:`orchestrator.errors.InputError` with the CLI's one-line message."""
+    results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
+    names = [sweeps] if isinstance(sweeps, str) else sweeps
+    return build_report(results_store, names, metric=metric, goal=goal)
 
 
 def experiment_of(
