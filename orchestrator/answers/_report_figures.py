@@ -54,9 +54,9 @@ def parallel_coordinates(data: ReportData) -> Any:
         values = table[param].to_pylist()
         if param in data.log_params:
             logs = [math.log10(v) for v in values]
-            decades = list(range(math.floor(min(logs)), math.ceil(max(logs)) + 1))
-            dimensions.append({"label": f"{words(param)} (log)", "values": logs, "tickvals": decades,
-                               "ticktext": [short(10.0 ** d) for d in decades]})
+            ticks = _log_ticks(min(values), max(values))
+            dimensions.append({"label": f"{words(param)} (log)", "values": logs,
+                               "tickvals": [math.log10(t) for t in ticks], "ticktext": [short(t) for t in ticks]})
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None) \
                 and None not in values and len(set(values)) > 4:
             dimensions.append({"label": words(param), "values": values})
@@ -75,6 +75,24 @@ def parallel_coordinates(data: ReportData) -> Any:
     return _layout(figure, f"{words(data.metric)} against every param that varied "
                            f"({plural(table.num_rows, 'completed trial')}; drag on an axis to select)",
                    margin={"l": 90, "r": 90, "t": 110, "b": 40})
+
+
+def _log_ticks(low: float, high: float, most: int = 8) -> list[float]:
+    """Ticks for a log axis from ``low`` to ``high``: 1-2-5 steps inside the range, or only
+    the powers of ten when those are too many; at least the two ends."""
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    for steps in ((1, 2, 5), (1,), (1,)):
+        ticks = [m * 10.0 ** d for d in decades for m in steps if low <= m * 10.0 ** d * (1 + 1e-9) and m * 10.0 ** d <= high * (1 + 1e-9)]
+        if 2 <= len(ticks) <= most:
+            return ticks
+    if len(ticks) > most:
+        return ticks[:: math.ceil(len(ticks) / most)]
+    return [low, high]
+
+
+def _integer_axis(figure: Any, largest: int) -> None:
+    """Epochs and trial numbers: whole numbers only, at most ~8 ticks."""
+    figure.update_xaxes(tick0=0, dtick=max(1, math.ceil(largest / 8)))
 
 
 def importance_bars(data: ReportData) -> Any:
@@ -133,8 +151,10 @@ def curves_chart(data: ReportData) -> Any:
         figure.add_trace(go.Scatter(x=curve["epochs"], y=curve["mean"], mode="lines+markers" if len(curve["epochs"]) < 30 else "lines",
                                     name=curve["label"], legendgroup=str(index),
                                     line={"color": colour, "dash": "dot" if curve["kind"] == "band" else "solid"}))
-    return _layout(figure, f"learning curves: {words(data.curve_metric)} per epoch<br><sup>{data.curves_note}</sup>",
-                   x="epoch", y=words(data.curve_metric))
+    _layout(figure, f"learning curves: {words(data.curve_metric)} per epoch<br><sup>{data.curves_note}</sup>",
+            x="epoch", y=words(data.curve_metric))
+    _integer_axis(figure, max(max(c["epochs"]) for c in data.curves))
+    return figure
 
 
 def progress_chart(data: ReportData) -> Any:
@@ -156,8 +176,10 @@ def progress_chart(data: ReportData) -> Any:
         figure.add_trace(go.Scatter(x=dots["trial"].to_pylist(), y=dots["value"].to_pylist(), mode="markers",
                                     marker={"color": colour, "size": 6, "opacity": 0.35}, name=f"{sweep}: each trial",
                                     text=dots["trial_id"].to_pylist(), hovertemplate="%{text}: %{y:.4g}"))
-    return _layout(figure, f"search progress: best {words(data.metric)} so far ({data.goal}imum of completed trials)",
-                   x="trial (in the order started)", y=words(data.metric))
+    _layout(figure, f"search progress: best {words(data.metric)} so far ({data.goal}imum of completed trials)",
+            x="trial (in the order started)", y=words(data.metric))
+    _integer_axis(figure, max(rows["trial"].to_pylist()))
+    return figure
 
 
 def _spread(n: int) -> list[int]:
