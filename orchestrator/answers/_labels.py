@@ -3,10 +3,10 @@ what varies, log scale when values span decades, plurals that agree with their c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["short", "plural", "words", "config_labels", "spans_decades", "is_number"]
+__all__ = ["space_scales", "short", "plural", "words", "config_labels", "spans_decades", "is_number"]
 
 
 def is_number(value: Any) -> bool:
@@ -58,3 +58,22 @@ _ABBREVIATIONS = {"learning_rate": "lr", "batch_size": "batch", "activation": "a
 
 def _abbreviation(key: str) -> str:
     return _ABBREVIATIONS.get(key, key)
+
+
+def space_scales(configs: Iterable[str]) -> dict[str, bool]:
+    """Param column -> drawn on a log scale, for the params of the sweeps' search spaces."""
+    import yaml
+
+    scales: dict[str, bool] = {}
+    for text in configs:
+        try:
+            space = ((yaml.safe_load(text) or {}).get("sweep") or {}).get("space") or {}
+        except (yaml.YAMLError, AttributeError):
+            continue
+        for path, distribution in space.items():
+            if isinstance(distribution, dict):
+                parts = str(path).split(".")
+                column = f"model_{parts[-1]}" if parts[:2] == ["model", "params"] else parts[-1]
+                log = "loguniform" in distribution or bool(distribution.get("log"))
+                scales[column] = scales.get(column, False) or log
+    return scales

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from orchestrator.answers._compare import compare_sweeps, sweep_differences
 from orchestrator.answers._curves import learning_curves
 from orchestrator.answers._importance import Importance, param_importance
-from orchestrator.answers._labels import spans_decades
+from orchestrator.answers._labels import space_scales, spans_decades
 from orchestrator.answers._pareto import pareto_front
 from orchestrator.answers._plots import best_so_far
 from orchestrator.answers._query import aggregate, best, higher_is_better, select_trials, varying_params
@@ -80,25 +80,6 @@ def sweep_goal(configs: dict[str, str], metric: str | None, goal: str | None) ->
     return metric, goal or ("max" if higher_is_better(metric) else "min")
 
 
-def _space_scales(configs: dict[str, str]) -> dict[str, bool]:
-    """Param column -> drawn on a log scale, for the params of the sweeps' search spaces."""
-    import yaml
-
-    scales: dict[str, bool] = {}
-    for text in configs.values():
-        try:
-            space = ((yaml.safe_load(text) or {}).get("sweep") or {}).get("space") or {}
-        except (yaml.YAMLError, AttributeError):
-            continue
-        for path, distribution in space.items():
-            if isinstance(distribution, dict):
-                parts = str(path).split(".")
-                column = f"model_{parts[-1]}" if parts[:2] == ["model", "params"] else parts[-1]
-                log = "loguniform" in distribution or bool(distribution.get("log"))
-                scales[column] = scales.get(column, False) or log
-    return scales
-
-
 def gather_report(
     store: ResultsStore,
     sweeps: Sequence[str] | None = None,
@@ -128,7 +109,7 @@ def gather_report(
                              f"(orch results {sweep} shows its trials)")
     params = [p for p in varying_params(trials) if p != "seed"]
     params += ["seed"] if "seed" in varying_params(trials) else []
-    drawn = _space_scales(configs)  # a searched param: log if its distribution is
+    drawn = space_scales(configs.values())  # a searched param: log if its distribution is
     log_params = {p for p in params if drawn.get(p, spans_decades(pc.unique(done[p]).to_pylist()))}
     data = ReportData(
         sweeps=sweeps, metric=metric, goal=goal, trials=trials, completed=done, params=params,
