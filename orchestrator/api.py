@@ -1,8 +1,9 @@
 """The Python API, for notebooks and scripts: ``import orchestrator as orch``.
 
-- ``orch.run(config, store=..., overrides=..., name=..., address=...)`` runs a sweep (a YAML
-  file, a mapping shaped like one, or an :class:`Experiment`), showing progress as it goes,
-  and returns its :class:`RunSummary`. A builder may be a function defined in the notebook.
+- ``orch.run(config, store=..., overrides=..., name=..., address=..., verbose=False)`` runs a
+  sweep (a YAML file, a mapping shaped like one, or an :class:`Experiment`), showing progress
+  as it goes (in a notebook: one display updated in place), and returns its :class:`RunSummary`
+  (``wall_seconds``: the whole wait; ``sweep_seconds``: of which running trials). A builder may be a function defined in the notebook.
 - ``orch.results(store, sweep=None, per="trial" | "config")``: the results as a
   ``pyarrow.Table`` (``.to_pandas()`` for a DataFrame), as ``orch results`` shows them.
 - ``orch.report(store, sweeps=None)``: ``orch report`` as a :class:`Report` that shows
@@ -27,7 +28,7 @@ import pyarrow as pa
 from orchestrator.config import Experiment, load_experiment, parse_experiment
 from orchestrator.config._overrides import set_dotted
 from orchestrator.driver import RunSummary, run_experiment
-from orchestrator.progress import SweepProgress, progress_for
+from orchestrator.progress import LogProgress, SweepProgress, progress_for
 from orchestrator.answers import Report, Where, build_report, results_table
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, ResultsStore
 
@@ -43,18 +44,21 @@ def run(
     address: str | None = None,
     rerun: bool = False,
     progress: SweepProgress | None = None,
+    verbose: bool = False,
 ) -> RunSummary:
     """Run every trial of ``config`` not yet in ``store``, as ``orch run`` does.
 
     ``overrides``: dotted field -> value, as ``--set`` (``{"training.epochs": 1,
     "model.params.width": 64}``). ``name`` replaces the sweep's name. ``address`` joins a
     Ray cluster (default: an embedded Ray on this machine; a Ray already initialised in
-    this process is used as it is). ``progress`` defaults to lines on stderr (a live table
-    on a terminal), which a notebook shows under the cell."""
+    this process is used as it is). ``progress`` defaults to one display updated in place
+    in a notebook (a live table on a terminal, log lines elsewhere). ``verbose``: log lines
+    for every event (epochs included), and Ray's and TensorFlow's own start-up output, which
+    are otherwise kept out of the cell."""
     experiment = experiment_of(config, overrides=overrides, name=name)
     results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
-    return run_experiment(experiment, results_store, rerun=rerun, address=address,
-                          progress=progress or progress_for(sys.stderr))
+    shown = progress or (LogProgress(sys.stderr) if verbose else progress_for(sys.stderr))
+    return run_experiment(experiment, results_store, rerun=rerun, address=address, progress=shown, verbose=verbose)
 
 
 def results(
