@@ -97,7 +97,8 @@ def param_importance(
         for r in sample
     ])
     try:
-        evaluator: Any = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        # 32 trees (Optuna's default: 64) halve the time; the ranking of a few params holds.
+        evaluator: Any = optuna.importance.FanovaImportanceEvaluator(n_trees=32, seed=0)
         method = "fANOVA"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna marks its evaluators experimental

@@ -28,6 +28,7 @@ from orchestrator.store import ResultsStore
 __all__ = ["Report", "build_report"]
 
 _DRAWN = ("var d=document.getElementById('{plot_id}'); d.setAttribute('data-orch-drawn','1');"
+          "d.setAttribute('data-orch-drawn-ms',Math.round(performance.now()));"
           "window.orchDrawn=(window.orchDrawn||0)+1;"
           "if(window.orchDrawn===window.orchCharts){document.body.setAttribute('data-orch-rendered-ms',"
           "Math.round(performance.now()));}")
@@ -37,7 +38,8 @@ h1{font-size:26px;margin-bottom:4px} h2{font-size:20px;margin-top:34px;border-bo
 table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{padding:3px 10px;text-align:left;border-bottom:1px solid #eee}
 th{background:#f5f5f5;position:sticky;top:0} td.n{text-align:right;font-variant-numeric:tabular-nums}
 pre{background:#f7f7f7;padding:10px;font-size:12px;overflow:auto;max-height:360px}
-.scroll{max-height:520px;overflow:auto;border:1px solid #eee} .note{color:#666;font-size:13px}
+.scroll{max-height:520px;overflow:auto;border:1px solid #eee}
+.scroll tbody tr{content-visibility:auto;contain-intrinsic-size:auto 21px} .note{color:#666;font-size:13px}
 .status-completed{color:#1a7f37} .status-failed{color:#c62828} .status-stopped,.status-diverged{color:#b26a00}
 nav a{margin-right:14px} .chart{min-height:300px}
 """

@@ -45,9 +45,20 @@ def _colour(sweeps: list[str], sweep: str | None) -> str:
     return "#999999" if sweep is None else _COLOURS[sweeps.index(sweep) % len(_COLOURS)]
 
 
+MAX_LINES = 2000  # parallel-coordinate lines: past that the picture is a solid band, and slow to draw
+
+
 def parallel_coordinates(data: ReportData) -> Any:
     go = _go()
+    from orchestrator.answers._query import best
+
     table = data.completed
+    if table.num_rows > MAX_LINES:  # a sample, with the best 10 % of it always in
+        top = best(table, data.metric, k=MAX_LINES // 10, descending=data.goal == "max")["trial_id"].to_pylist()
+        table = sample_rows(table, MAX_LINES - len(top), keep=top)
+    drawn = (f"{plural(table.num_rows, 'trial')} drawn of {data.completed.num_rows:,}: the best "
+             f"{MAX_LINES // 10:,} and a random sample" if table.num_rows < data.completed.num_rows
+             else plural(table.num_rows, "completed trial"))
     dimensions = []
     axes = ([*data.axes] + (["sweep"] if len(data.sweeps) > 1 else []))
     for param in axes:
@@ -70,11 +81,11 @@ def parallel_coordinates(data: ReportData) -> Any:
     figure = go.Figure(go.Parcoords(
         dimensions=dimensions,
         line={"color": metric, "colorscale": "Viridis", "reversescale": data.goal == "min", "showscale": True,
-              "colorbar": {"title": {"text": words(data.metric)}}},
+              "colorbar": {"title": {"text": words(data.metric)}, "x": 1.06}},
     ))
     return _layout(figure, f"{words(data.metric)} against every param that varied "
-                           f"({plural(table.num_rows, 'completed trial')}; drag on an axis to select)",
-                   margin={"l": 90, "r": 90, "t": 110, "b": 40})
+                           f"({drawn}; drag on an axis to select)",
+                   margin={"l": 90, "r": 150, "t": 110, "b": 40})
 
 
 def _log_ticks(low: float, high: float, most: int = 8) -> list[float]:
