@@ -76,6 +76,19 @@ def test_several_sweeps_are_compared(store, tmp_path):
     assert all(s.trial_id in report.html for s in specs["search"])
 
 
+def test_list_params_and_a_single_trial_are_reported():
+    from orchestrator.store import InMemoryResultsStore
+
+    store = InMemoryResultsStore()
+    fill(store, {"name": "lists", "model": {"name": "lenet5_wide"}, "training": {"epochs": 2},
+                 "sweep": {"grid": {"model.filters": [[8, 16], [16, 32]]}, "seeds": [0, 1]}},
+         {"name": "one", "training": {"epochs": 1}})
+    lists = build_report(store, ["lists"])
+    assert lists.charts == 5 and "[8, 16]" in lists.html and "[16, 32]" in lists.html
+    one = build_report(store, ["one"])
+    assert "Nothing varied" in one.html and "no importance: fewer than 3 completed trials" in one.html
+
+
 def test_the_search_report_uses_a_log_axis_and_short_numbers(store):
     results, _ = store
     html = build_report(results, ["search"]).html

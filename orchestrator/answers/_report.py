@@ -99,8 +99,11 @@ def build_report(
         figure = draw(data)
         if figure is not None:
             charts.append((key, heading, figure))
+        elif key == "importance":  # the section stays, saying why there is no chart
+            reasons = "; ".join((f"{s}: " if len(data.sweeps) > 1 else "") + i.describe() for s, i in data.importance.items())
+            charts.append((key, heading, reasons))
     page = _page(data, charts)
-    return Report(page, tuple(data.sweeps), data.trials.num_rows, len(charts))
+    return Report(page, tuple(data.sweeps), data.trials.num_rows, sum(not isinstance(c[2], str) for c in charts))
 
 
 def _page(data: ReportData, charts: list[tuple[str, str, Any]]) -> str:
@@ -109,13 +112,16 @@ def _page(data: ReportData, charts: list[tuple[str, str, Any]]) -> str:
     title = f"orch report: {', '.join(data.sweeps)}"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>",
-             f"<style>{_STYLE}</style><script>window.orchCharts={len(charts)};</script>",
+             f"<style>{_STYLE}</style><script>window.orchCharts={sum(not isinstance(c[2], str) for c in charts)};</script>",
              f"<script>{get_plotlyjs()}</script></head><body>",
              f"<h1>{_e(title)}</h1><p class=note>{_summary(data)}; made {when}.</p>",
              "<nav>" + "".join(f'<a href="#{k}">{_e(h)}</a>' for k, h, _ in charts)
              + '<a href="#setup">Setup</a><a href="#best">Best</a><a href="#trials">Every trial</a></nav>',
              _setup(data), _best(data), *(_comparison(data) if data.comparisons else [])]
     for key, heading, figure in charts:
+        if isinstance(figure, str):
+            parts.append(f'<h2 id="{key}">{_e(heading)}</h2><p class=note>{_e(figure)}</p>')
+            continue
         body = figure.to_html(include_plotlyjs=False, full_html=False, div_id=f"orch-{key}", post_script=_DRAWN,
                               config={"displaylogo": False, "responsive": True})
         parts.append(f'<h2 id="{key}">{_e(heading)}</h2><div class=chart>{body}</div>')

@@ -7,6 +7,7 @@ point clouds keep at most ``MAX_POINTS`` points, the Pareto front always whole.
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import platform
 import random
@@ -110,7 +111,8 @@ def gather_report(
     params = [p for p in varying_params(trials) if p != "seed"]
     params += ["seed"] if "seed" in varying_params(trials) else []
     drawn = space_scales(configs.values())  # a searched param: log if its distribution is
-    log_params = {p for p in params if drawn.get(p, spans_decades(pc.unique(done[p]).to_pylist()))}
+    log_params = {p for p in params if not pa.types.is_list(done[p].type)
+                  and drawn.get(p, spans_decades(pc.unique(done[p]).to_pylist()))}
     data = ReportData(
         sweeps=sweeps, metric=metric, goal=goal, trials=trials, completed=done, params=params,
         log_params=log_params, configs=configs, versions=_versions(trials),
@@ -131,14 +133,16 @@ def gather_report(
 
 
 def _versions(trials: pa.Table) -> dict[str, list[str]]:
-    import pyarrow
-
     versions = {}
     for column, name in (("orch_version", "orch"), ("tensorflow_version", "tensorflow"), ("keras_version", "keras")):
         found = sorted(v for v in pc.unique(trials[column]).to_pylist() if v)
         versions[name] = found or ["(not recorded)"]
     versions["python (this report)"] = [platform.python_version()]
-    versions["pyarrow (this report)"] = [pyarrow.__version__]
+    for name in ("pyarrow", "plotly", "optuna"):
+        try:
+            versions[f"{name} (this report)"] = [importlib.metadata.version(name)]
+        except importlib.metadata.PackageNotFoundError:
+            continue
     return versions
 
 

@@ -183,9 +183,11 @@ def progress_chart(data: ReportData) -> Any:
                                     line={"shape": "hv", "width": 3, "color": colour},
                                     name=f"{sweep}: best so far ({plural(part.num_rows, 'trial')})"))
         dots = part.filter(pc.is_valid(pc.field("value")))
+        every = dots.num_rows
         dots = dots.take(pa.array(_spread(dots.num_rows), pa.int64()))
+        shown = "each trial" if dots.num_rows == every else f"{dots.num_rows:,} of {every:,} trials, evenly spread"
         figure.add_trace(go.Scatter(x=dots["trial"].to_pylist(), y=dots["value"].to_pylist(), mode="markers",
-                                    marker={"color": colour, "size": 6, "opacity": 0.35}, name=f"{sweep}: each trial",
+                                    marker={"color": colour, "size": 6, "opacity": 0.35}, name=f"{sweep}: {shown}",
                                     text=dots["trial_id"].to_pylist(), hovertemplate="%{text}: %{y:.4g}"))
     _layout(figure, f"search progress: best {words(data.metric)} so far ({data.goal}imum of completed trials)",
             x="trial (in the order started)", y=words(data.metric))
@@ -207,7 +209,7 @@ def _rgba(colour: str, alpha: float) -> str:
 FIGURES = (
     ("parallel", "What was tried", parallel_coordinates),
     ("importance", "Hyperparameter importance", importance_bars),
-    ("pareto", "Accuracy against cost", pareto_chart),
+    ("pareto", "The objective against cost (Pareto front)", pareto_chart),
     ("curves", "Learning curves", curves_chart),
     ("progress", "Search progress", progress_chart),
 )
