@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -62,10 +63,11 @@ def test_a_screenshot_of_the_page_is_not_blank(grid_page, tmp_path):
 
 
 def test_the_page_is_self_contained(grid_page):
-    text = open(grid_page, encoding="utf-8").read()
+    text = Path(grid_page).read_text(encoding="utf-8")
     assert text.count("<script") >= 5 and not re.search(r"<script[^>]+src=", text)
     assert not re.search(r"<link[^>]+href=", text) and not re.search(r"<img[^>]+src=\"?http", text)
     assert text.count("Plotly.newPlot") >= 4 and text.count("plotly.js v") == 1  # the library once
+    assert text.count("<script>setTimeout(function(){") == 5  # each chart drawn in its own task, after parsing
 
 
 def test_several_sweeps_are_compared(store, tmp_path):
@@ -113,7 +115,7 @@ def test_importance_names_the_param_that_matters(store):
 
 def test_in_a_notebook_the_report_shows_itself(store):
     results, _ = store
-    report = build_report(results, "grid".split())
+    report = build_report(results, ["grid"])
     assert isinstance(report, Report) and report._repr_html_().startswith("<iframe srcdoc=")
     assert repr(report) == "Report(grid: 8 trials, 5 charts)"
 

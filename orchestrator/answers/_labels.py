@@ -3,6 +3,7 @@ what varies, log scale when values span decades, plurals that agree with their c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ def short(value: Any, digits: int = 3) -> str:
     """A value as a person writes it: ``0.0018107254066631083`` -> ``0.00181``, ``1e-05``,
     ``128``, ``0.5``; text as it is; lists as ``[6, 16]``."""
     if isinstance(value, float):
-        if value != value:  # NaN
+        if math.isnan(value):
             return "nan"
         if value == int(value) and abs(value) < 1e6:
             return str(int(value))

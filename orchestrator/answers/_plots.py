@@ -186,7 +186,7 @@ def curves_figure(curves: pa.Table, metric: str = "val_accuracy", by: Sequence[s
 
     def final(config: tuple[Any, ...]) -> float:
         value = max(by_config[config], key=lambda r: r["epoch"])[f"mean_{metric}"]
-        return math.inf if value is None or value != value else sign * value
+        return math.inf if value is None or math.isnan(value) else sign * value
 
     configs = sorted(by_config, key=lambda c: (final(c), str(c)))  # best first
     labelled = configs[:MAX_LABELLED]

@@ -122,12 +122,22 @@ def _page(data: ReportData, charts: list[tuple[str, str, Any]]) -> str:
         if isinstance(figure, str):
             parts.append(f'<h2 id="{key}">{_e(heading)}</h2><p class=note>{_e(figure)}</p>')
             continue
-        body = figure.to_html(include_plotlyjs=False, full_html=False, div_id=f"orch-{key}", post_script=_DRAWN,
-                              config={"displaylogo": False, "responsive": True})
+        body = _deferred(figure.to_html(include_plotlyjs=False, full_html=False, div_id=f"orch-{key}",
+                                        post_script=_DRAWN, config={"displaylogo": False, "responsive": True}))
         parts.append(f'<h2 id="{key}">{_e(heading)}</h2><div class=chart>{body}</div>')
     parts.append(_trials(data))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _deferred(chart: str) -> str:
+    """Plotly's chart script run as its own task after the page is parsed, not while it
+    is: the text and tables show at once, and the page answers scrolling and clicks
+    between one chart and the next instead of freezing until all are drawn."""
+    opening, closing = "<script>", "</script>"
+    if chart.count(opening) != 1 or chart.count(closing) != 1:
+        return chart  # not the shape Plotly writes today: leave it as it is
+    return chart.replace(opening, opening + "setTimeout(function(){", 1).replace(closing, "}, 0);" + closing, 1)
 
 
 def _e(text: Any) -> str:
