@@ -125,6 +125,7 @@ def test_in_a_notebook_the_report_shows_itself(store):
     (["grid", "--where", "status=failed"], "sweep 'grid' has no completed trial with a val_accuracy"),
     (["grid", "-o", "/proc/no/r.html"], "-o '/proc/no/r.html': no directory"),
     (["grid", "-o", "r.png"], "a report is an HTML file"),
+    (["grid", "-o", "/proc/r.html"], "cannot write the report to '/proc/r.html'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(store, tmp_path, capsys, argv, message):
     results, _ = store
