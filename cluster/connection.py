@@ -21,7 +21,7 @@ __all__ = ["ray_session"]
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, ship: list[str] | tuple[str, ...] = ()) -> Iterator[None]:
+def ray_session(address: str | None = None, ship: list[str] | tuple[str, ...] = (), verbose: bool = False) -> Iterator[None]:
     """Run the body connected to Ray.
 
     ``address=None`` joins the cluster named by ``RAY_ADDRESS`` when that is set (Ray sets it
@@ -43,7 +43,9 @@ def ray_session(address: str | None = None, ship: list[str] | tuple[str, ...] = 
         return
     # Usage stats would try to reach the internet at start-up.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    quiet = dict(logging_level=logging.ERROR, log_to_driver=False, configure_logging=True)
+    # verbose (orch.run(..., verbose=True)): Ray's own log lines and the workers' output
+    # (TensorFlow's start-up chatter included) reach this process; by default they do not.
+    quiet = dict(logging_level=logging.INFO if verbose else logging.ERROR, log_to_driver=verbose, configure_logging=True)
     joined_by_address = target is not None  # not a job's driver: that has its runtime env
     if target is None:
         target = _address_from_environment()

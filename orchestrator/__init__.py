@@ -14,6 +14,7 @@ The Python API (``orchestrator/api.py``) is loaded on first use::
     import orchestrator as orch
     summary = orch.run("configs/quickstart.yaml", store="orch-results", overrides={"training.epochs": 1})
     table = orch.results("orch-results", sweep="quickstart")
+    orch.report("orch-results", "quickstart")      # shows inline in a notebook; .save("r.html")
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from orchestrator._version import __version__
 
-__all__ = ["__version__", "run", "results"]
+__all__ = ["__version__", "run", "results", "report"]
 
 
 def __getattr__(name: str) -> Any:
@@ -35,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from orchestrator.api import results
 
         return results
+    if name == "report":
+        from orchestrator.api import report
+
+        return report
     raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")

@@ -1,10 +1,13 @@
 """The Python API, for notebooks and scripts: ``import orchestrator as orch``.
 
-- ``orch.run(config, store=..., overrides=..., name=..., address=...)`` runs a sweep (a YAML
-  file, a mapping shaped like one, or an :class:`Experiment`), showing progress as it goes,
-  and returns its :class:`RunSummary`. A builder may be a function defined in the notebook.
+- ``orch.run(config, store=..., overrides=..., name=..., address=..., verbose=False)`` runs a
+  sweep (a YAML file, a mapping shaped like one, or an :class:`Experiment`), showing progress
+  as it goes (in a notebook: one display updated in place), and returns its :class:`RunSummary`
+  (``wall_seconds``: the whole wait; ``sweep_seconds``: of which running trials). A builder may be a function defined in the notebook.
 - ``orch.results(store, sweep=None, per="trial" | "config")``: the results as a
   ``pyarrow.Table`` (``.to_pandas()`` for a DataFrame), as ``orch results`` shows them.
+- ``orch.report(store, sweeps=None)``: ``orch report`` as a :class:`Report` that shows
+  itself in a notebook cell; ``.save("report.html")`` writes the page.
 
 Importing this module imports neither TensorFlow nor Ray; Ray starts only when a sweep has
 trials to run. Bad input raises :class:`orchestrator.errors.InputError` (ConfigError for
@@ -16,7 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,11 +28,11 @@ import pyarrow as pa
 from orchestrator.config import Experiment, load_experiment, parse_experiment
 from orchestrator.config._overrides import set_dotted
 from orchestrator.driver import RunSummary, run_experiment
-from orchestrator.progress import SweepProgress, progress_for
-from orchestrator.answers import Where, results_table
+from orchestrator.progress import LogProgress, SweepProgress, progress_for
+from orchestrator.answers import Report, Where, build_report, results_table
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, ResultsStore
 
-__all__ = ["run", "results", "experiment_of"]
+__all__ = ["run", "results", "report", "experiment_of"]
 
 
 def run(
@@ -41,18 +44,21 @@ def run(
     address: str | None = None,
     rerun: bool = False,
     progress: SweepProgress | None = None,
+    verbose: bool = False,
 ) -> RunSummary:
     """Run every trial of ``config`` not yet in ``store``, as ``orch run`` does.
 
     ``overrides``: dotted field -> value, as ``--set`` (``{"training.epochs": 1,
     "model.params.width": 64}``). ``name`` replaces the sweep's name. ``address`` joins a
     Ray cluster (default: an embedded Ray on this machine; a Ray already initialised in
-    this process is used as it is). ``progress`` defaults to lines on stderr (a live table
-    on a terminal), which a notebook shows under the cell."""
+    this process is used as it is). ``progress`` defaults to one display updated in place
+    in a notebook (a live table on a terminal, log lines elsewhere). ``verbose``: log lines
+    for every event (epochs included), and Ray's and TensorFlow's own start-up output, which
+    are otherwise kept out of the cell."""
     experiment = experiment_of(config, overrides=overrides, name=name)
     results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
-    return run_experiment(experiment, results_store, rerun=rerun, address=address,
-                          progress=progress or progress_for(sys.stderr))
+    shown = progress or (LogProgress(sys.stderr) if verbose else progress_for(sys.stderr))
+    return run_experiment(experiment, results_store, rerun=rerun, address=address, progress=shown, verbose=verbose)
 
 
 def results(
@@ -64,6 +70,22 @@ def results(
     over its seeds; the params that vary are columns, a builder's as ``model_<key>``."""
     results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
     return results_table(results_store, Where.of(sweep=sweep), per=per)
+
+
+def report(
+    store: str | ResultsStore = DEFAULT_STORE,
+    sweeps: str | Sequence[str] | None = None,
+    *,
+    metric: str | None = None,
+    goal: Literal["max", "min"] | None = None,
+) -> Report:
+    """The report of ``sweeps`` (one name, several to compare, default every sweep), as
+    ``orch report`` writes it: in a notebook it shows inline; ``.save(path)`` writes the
+    self-contained HTML page. Unknown sweeps and sweeps without completed trials raise
+    :class:`orchestrator.errors.InputError` with the CLI's one-line message."""
+    results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
+    names = [sweeps] if isinstance(sweeps, str) else sweeps
+    return build_report(results_store, names, metric=metric, goal=goal)
 
 
 def experiment_of(

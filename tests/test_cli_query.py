@@ -249,6 +249,9 @@ def test_damaged_file_is_one_warning_line_and_the_query_goes_on(store, capsys):
     (["plot", "curves", "--metric", "val_acc", "-o", "c.png"], "no column 'val_acc' in the epochs table"),
     (["sql", "SELECT 1", "--sweep", "c"], "no sweep 'c' in store"),
     (["compact", "c"], "no sweep 'c' in store"),
+    (["report", "c", "-o", "r.html"], "no sweep 'c' in store"),
+    (["report", "a", "-o", "r.pdf"], "a report is an HTML file; give a path ending in .html"),
+    (["report", "a", "--metric", "nope", "-o", "r.html"], "no column 'nope' in the trials"),
 ])
 def test_bad_input_is_one_line_and_exit_2(store, capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)  # a plot that wrongly went ahead would land here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -108,3 +109,123 @@ def test_matplotlib_is_imported_only_to_draw():
     code = "import sys, orchestrator.answers; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- Plots that read well: each defect checked on the rendered figure, for a random search and a grid ---
+
+from orchestrator.answers._plots import MAX_LABELLED, MAX_TICKS, curves_figure, metric_figure, search_figure  # noqa: E402
+from orchestrator.answers._labels import space_scales  # noqa: E402
+from tests.report_fixtures import GRID, SEARCH, fill  # noqa: E402
+
+SHORT = re.compile(r"^(−|-)?[0-9.]{1,7}(e[−+-]?\d+)?$")  # 0.00181, 1e-05, 128: never 0.00164373250948
+
+
+@pytest.fixture(scope="module")
+def sweeps():
+    store = InMemoryResultsStore()
+    fill(store, GRID, SEARCH)
+    return store
+
+
+def _drawn(figure):
+    figure.canvas.draw()  # tick labels exist once drawn
+    return figure.axes[0]
+
+
+def _ticks(axis) -> list[str]:
+    low, high = sorted(axis.get_view_interval())
+    return [t.get_text() for t, at in zip(axis.get_ticklabels(), axis.get_ticklocs()) if low <= at <= high and t.get_text()]
+
+
+def _legend_outside(figure, axes) -> bool:
+    renderer = figure.canvas.get_renderer()
+    return axes.get_legend().get_window_extent(renderer).x0 >= axes.get_window_extent(renderer).x1
+
+
+def _digits(text: str) -> int:
+    """Significant digits of a number as shown ("0.000464" -> 3); 0 for a name."""
+    if not re.fullmatch(r"-?[0-9.]+(e[-+]?\d+)?", text):
+        return 0
+    return len(text.split("e")[0].replace("-", "").replace(".", "").lstrip("0"))
+
+
+def _save_for_eyes(figure, name):
+    """Kept under $ORCH_PLOT_DIR (when set) to look at."""
+    import os
+
+    if os.environ.get("ORCH_PLOT_DIR"):
+        figure.savefig(os.path.join(os.environ["ORCH_PLOT_DIR"], name))
+
+
+@pytest.mark.parametrize("sweep, x, line", [("search", "learning_rate", None), ("search", "batch_size", None),
+                                            ("search", "dropout", None), ("grid", "optimizer", "activation")])
+def test_metric_axes_have_few_short_ticks(sweeps, sweep, x, line):
+    trials = select_trials(sweeps, Where.of(sweep=sweep).with_default_status())
+    log = space_scales(sweeps.read_configs(sweep)).get(x)  # as orch plot metric does
+    figure = metric_figure(trials, x, line=line, log_x=log)
+    axes = _drawn(figure)
+    _save_for_eyes(figure, f"metric-{sweep}-{x}.png")
+    xticks = _ticks(axes.xaxis)
+    assert 2 <= len(xticks) <= MAX_TICKS, xticks
+    if sweep == "search":
+        assert all(SHORT.match(t) for t in xticks), xticks
+        assert (axes.get_xscale() == "log") == (x in ("learning_rate", "batch_size"))  # decades apart: log
+    else:
+        assert xticks == ["adam", "sgd"]
+        assert [t.get_text() for t in axes.get_legend().get_texts()] == ["relu", "sigmoid"]
+        assert _legend_outside(figure, axes)
+    assert len(_ticks(axes.yaxis)) <= MAX_TICKS + 1
+    assert "over 2 trials per point" in axes.get_title()
+
+
+def test_one_trial_per_point_is_said_in_the_singular(sweeps):
+    trials = select_trials(sweeps, Where.of(sweep="grid", params={"seed": 0}).with_default_status())
+    axes = _drawn(metric_figure(trials, "optimizer", line="activation"))
+    assert "over 1 trial per point" in axes.get_title()
+
+
+@pytest.mark.parametrize("sweep", ["search", "grid"])
+def test_curve_legends_are_short_name_what_varies_and_sit_outside(sweeps, sweep):
+    curves = learning_curves(sweeps, where=Where.of(sweep=sweep).with_default_status())
+    figure = curves_figure(curves)
+    axes = _drawn(figure)
+    _save_for_eyes(figure, f"curves-{sweep}.png")
+    texts = [t.get_text() for t in axes.get_legend().get_texts()]
+    assert _legend_outside(figure, axes)
+    values = [v for t in texts for v in re.findall(r"=([^,]+)", t)]
+    assert all(len(t) <= 40 and "seed" not in t for t in texts) and all(_digits(v) <= 3 for v in values), texts
+    if sweep == "grid":
+        assert sorted(texts) == ["act=relu, opt=adam", "act=relu, opt=sgd", "act=sigmoid, opt=adam",
+                                 "act=sigmoid, opt=sgd"]
+        assert "over up to 2 trials per config" in axes.get_title()
+    else:
+        assert len(texts) == MAX_LABELLED == 12 and all(t.startswith("dropout=") and ", lr=" in t for t in texts)
+        assert all(SHORT.match(t) for t in _ticks(axes.xaxis))
+
+
+def test_curves_past_the_legend_limit_are_grey_and_counted(sweeps):
+    curves = learning_curves(sweeps, where=Where.of(sweep=["search"]).with_default_status())
+    axes = _drawn(curves_figure(curves, by=["learning_rate", "seed"]))  # 24 configs
+    assert len(axes.get_legend().get_texts()) == MAX_LABELLED
+    assert "the best 12 of 24 configs named, the rest grey" in axes.get_title()
+    assert len(axes.get_lines()) == 24
+
+
+@pytest.mark.parametrize("sweep", ["search", "grid"])
+def test_search_plot_shows_every_trial_or_says_how_many_it_leaves_out(sweeps, sweep):
+    trials = select_trials(sweeps, Where.of(sweep=sweep).with_default_status(("completed", "stopped")))
+    figure = search_figure(trials)
+    axes = _drawn(figure)
+    _save_for_eyes(figure, f"search-{sweep}.png")
+    low, high = axes.get_ylim()
+    values = [v for c in axes.collections for _, v in c.get_offsets()]
+    inside = [v for v in values if low <= v <= high]
+    notes = [t.get_text() for t in axes.texts if t.get_gid() == "outside-note"]
+    left_out = int(re.search(r"(\d+) trials? below", notes[0]).group(1)) if notes else 0
+    assert len(values) == trials.num_rows and len(inside) + left_out == len(values)
+    if sweep == "grid":  # sgd + sigmoid stuck at chance: 2 of 8 far below; said, not hidden
+        assert notes and notes[0].startswith("not shown: 2 trials below") and "(lowest 0.109)" in notes[0]
+    else:
+        assert not notes
+    assert f"({trials.num_rows} trials)" in axes.get_legend().get_texts()[0].get_text()
+    assert _legend_outside(figure, axes)

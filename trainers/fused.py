@@ -134,6 +134,10 @@ def run_fused_trials(
     for b, row in zip(branches, test):
         if b.spec.outputs.save_model:
             b.artifacts.save_model(b.model)
+        if b.spec.outputs.tensorboard and b.artifacts.tensorboard_dir is not None:
+            from trainers.tensorboard import write_test_metrics  # tensorboard import only when used
+
+            write_test_metrics(b.artifacts.tensorboard_dir, *_mean(row), step=len(b.records))
         b.artifacts.clear_checkpoints()
         results.append(_result(b, row, batch, device, replicas, started_at, build_share, eval_share, len(data.x_train)))
     return results

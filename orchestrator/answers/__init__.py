@@ -9,7 +9,10 @@ Every question takes and returns ``pyarrow.Table`` (Arrow compute, no loops over
 - ``_pareto``: the trade-offs between metrics
 - ``_sql``: SQL over the store (DuckDB, an optional extra)
 - ``_render``: tables as text, CSV, Markdown, JSON or Parquet; ``_plots``: PNG plots (matplotlib,
-  imported only when a plot is drawn)
+  imported only when a plot is drawn); ``_labels``: short numbers, labels and plurals for both
+- ``_importance``: hyperparameter importance (Optuna's evaluators over an in-memory study)
+- ``_report``: ``orch report``, one self-contained HTML page (``_report_data`` gathers what it
+  shows, ``_report_figures`` draws it with Plotly, imported only when a report is made)
 """
 
 from orchestrator.answers._compare import compare_sweeps, sweep_differences
@@ -24,7 +27,9 @@ from orchestrator.answers._plots import (
     plot_search,
     plot_time_vs_batch,
 )
+from orchestrator.answers._importance import Importance, param_importance
 from orchestrator.answers._query import STATS, aggregate, best, higher_is_better, pivot, select_trials, varying_params
+from orchestrator.answers._report import Report, build_report
 from orchestrator.answers._render import FORMATS, OUTPUT_FORMATS, render, render_table, write_output
 from orchestrator.answers._sql import SQL_EXTRA_HINT, SqlError, run_sql
 from orchestrator.answers._tables import SHOWN_METRICS, result_rows, results_table
@@ -72,4 +77,8 @@ __all__ = [
     "plot_time_vs_batch",
     "plot_search",
     "best_so_far",
+    "Importance",
+    "param_importance",
+    "Report",
+    "build_report",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from orchestrator.answers._query import aggregate, select_trials, varying_params
+from orchestrator.answers._query import aggregate, groupable, select_trials, varying_params
 from orchestrator.answers._where import QueryError, Where, all_of, check_column
 from orchestrator.store import EPOCHS_SCHEMA, TRIALS_SCHEMA, ResultsStore, latest_per_trial
 from orchestrator.store._schema import param_columns
@@ -64,7 +64,8 @@ def learning_curves(
         sweeps, trial_ids=ids, run_ids=runs, columns=["sweep", "trial_id", "run_id", "epoch", *metrics]
     )
     labels = [p for p in varying_params(trials) if p in trials.column_names]
-    curves = epochs.join(trials.select(["run_id", *labels]), keys="run_id", join_type="left outer")
+    # List params (filters: [6, 16]) as their text: Arrow joins cannot carry list columns.
+    curves = epochs.join(groupable(trials.select(["run_id", *labels]), labels), keys="run_id", join_type="left outer")
     ordered = curves.sort_by([("sweep", "ascending"), ("trial_id", "ascending"), ("epoch", "ascending")])
     return ordered.select(["sweep", "trial_id", "run_id", *labels, "epoch", *metrics])
 

@@ -15,6 +15,7 @@ from orchestrator.answers import (
     select_trials,
     with_timing_columns,
 )
+from orchestrator.answers._labels import space_scales
 from orchestrator.cli._common import Parser, add_store, add_where, check_sweeps, names
 from orchestrator.errors import InputError
 from orchestrator.store import ParquetResultsStore
@@ -73,7 +74,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     where = parse_where(args.where, sweep=args.sweep)
     if args.plot_kind == "metric":
         trials = select_trials(store, where.with_default_status())
-        path = plot_metric(trials, args.x, args.output, metric=args.metric, line=args.line, title=args.title)
+        # A searched param is on a log axis when its distribution is (loguniform, log: true).
+        sweeps = [args.sweep] if args.sweep else store.sweeps()
+        scales = space_scales(text for sweep in sweeps for text in store.read_configs(sweep))
+        path = plot_metric(trials, args.x, args.output, metric=args.metric, line=args.line, title=args.title,
+                           log_x=scales.get(args.x))
     elif args.plot_kind == "curves":
         curves = learning_curves(store, args.trials, where, metrics=[args.metric])
         path = plot_curves(curves, args.output, metric=args.metric, by=args.by, title=args.title)

@@ -55,7 +55,7 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.address is not None:
         parse_address(args.address, "cluster")  # before anything slow: a typo fails at once
-    progress = progress_for(sys.stderr)
+    progress = progress_for(sys.stderr, notebook=False)  # `!orch run` in a notebook is a subprocess: lines
     with progress.step(f"checking {args.config}..."):  # every grid point is checked: a big grid takes a while
         experiment = load_experiment(args.config, overrides=args.overrides, name=args.name)
     store = ParquetResultsStore(args.store)
@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"sweep {summary.sweep}: {summary.completed} completed, {summary.stopped} stopped early, {summary.failed} failed, "
         f"{summary.skipped} already stored, {summary.retries} retries; "
-        f"{summary.wall_seconds:.1f}s on {summary.trainers} trainers",
+        f"{summary.wall_seconds:.1f}s ({summary.sweep_seconds:.1f}s running trials) on {summary.trainers} trainers",
         file=sys.stderr,
     )
     columns, rows = result_rows(store, summary.sweep)

@@ -266,6 +266,8 @@ class Experiment:
         """Plain data (dicts, lists, scalars), safe to write as YAML: a builder given as a
         function object (Python API) appears as ``module:function``, the code as its source hash."""
         data = dataclasses.asdict(self)
+        # As the file writes them: asdict would leave {low, high} and lose the distribution's kind.
+        data["sweep"]["space"] = {path: d.as_config() for path, d in self.sweep.space.items()}
         builder = self.model.builder
         if builder is not None and not isinstance(builder, str):
             from orchestrator.usercode import builder_code, builder_label

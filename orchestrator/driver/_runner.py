@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -27,7 +28,8 @@ class RunSummary:
     failed: int
     retries: int
     trainers: int
-    wall_seconds: float
+    wall_seconds: float  # what the caller waited: planning, Ray and trainers starting, checks, the sweep
+    sweep_seconds: float = 0.0  # of which running trials (from the first launch to the last result)
 
 
 def _compact(store: ResultsStore, sweep: str) -> None:
@@ -49,24 +51,27 @@ def run_experiment(
     rerun: bool = False,
     address: str | None = None,
     progress: SweepProgress | None = None,
+    verbose: bool = False,
 ) -> RunSummary:
     """Run every trial of ``experiment`` not yet in ``store`` on Ray (embedded local Ray
     unless ``address`` names a cluster) and store each result as it finishes."""
+    started = time.monotonic()
     progress = progress or SweepProgress()
     with progress.step(f"planning sweep {experiment.name}..."):
         plan = plan_run(experiment, store, rerun=rerun)
     if plan.nothing_to_run:
         progress.start(experiment.name, to_run=0, skipped=plan.skipped, trainers=0)
         progress.close()
-        return RunSummary(experiment.name, plan.trials, plan.skipped, 0, 0, 0, 0, 0, 0.0)
+        return RunSummary(experiment.name, plan.trials, plan.skipped, 0, 0, 0, 0, 0, time.monotonic() - started)
 
     # Imported here: Ray (and its start-up cost) only when there is something to run.
+    _import_cluster(verbose)
     from cluster import RayExecutor, ray_session
 
     with contextlib.ExitStack() as session:
         with progress.step("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}..."):
             # User files (a builder's, a loader's) travel to every node of a cluster joined by address.
-            session.enter_context(ray_session(address, ship=files_to_ship_for(experiment)))
+            session.enter_context(ray_session(address, ship=files_to_ship_for(experiment), verbose=verbose))
         executor = RayExecutor()
         # Every check first (resources against the cluster, data, trainers start, user
         # models build); nothing is written under the store before they have all passed.
@@ -90,7 +95,8 @@ def run_experiment(
         failed=done.failed,
         retries=done.retries,
         trainers=done.trainers,
-        wall_seconds=done.wall_seconds,
+        wall_seconds=time.monotonic() - started,
+        sweep_seconds=done.wall_seconds,
     )
 
 
@@ -108,6 +114,27 @@ def _claimed(source: TrialSource, experiment: Experiment, store: ResultsStore, r
     if isinstance(source, SearchTrials):
         source.peers = search_peers(experiment, store, book)
     return ClaimedTrials(source, book, stored, note=progress.note)
+
+
+def _import_cluster(verbose: bool) -> None:
+    """Import Ray (through ``cluster``) without its import-time chatter unless ``verbose``:
+    in a notebook it warns that ipywidgets is missing (tqdm's IProgress warning and Ray's
+    "Missing packages" INFO line), which says nothing about the sweep."""
+    import logging
+    import sys
+
+    if verbose or "cluster" in sys.modules:
+        import cluster  # noqa: F401
+        return
+    widgets = logging.getLogger("ray.widgets.util")
+    level = widgets.level
+    widgets.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import cluster  # noqa: F401
+    finally:
+        widgets.setLevel(level)
 
 
 def files_to_ship_for(experiment: Experiment) -> list[str]:

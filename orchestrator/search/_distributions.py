@@ -29,6 +29,11 @@ class Distribution(ABC):
         """Whether ``value`` (e.g. read back from the store) is one this distribution gives."""
 
     @abstractmethod
+    def as_config(self) -> dict[str, Any]:
+        """The distribution as the experiment file writes it (``{loguniform: [lo, hi]}``),
+        so that a saved experiment reads back the same."""
+
+    @abstractmethod
     def optuna_distribution(self) -> Any:
         """The ``optuna.distributions`` equivalent."""
 
@@ -60,6 +65,9 @@ class Uniform(Distribution):
     low: float
     high: float
 
+    def as_config(self) -> dict[str, Any]:
+        return {"uniform": [self.low, self.high]}
+
     def from_unit(self, u: float) -> float:
         return _below(self.low + u * (self.high - self.low), self.high, self.low)
 
@@ -79,6 +87,9 @@ class LogUniform(Distribution):
 
     low: float
     high: float
+
+    def as_config(self) -> dict[str, Any]:
+        return {"loguniform": [self.low, self.high]}
 
     def from_unit(self, u: float) -> float:
         log_low, log_high = math.log(self.low), math.log(self.high)
@@ -102,6 +113,9 @@ class IntRange(Distribution):
     low: int
     high: int
     log: bool = False
+
+    def as_config(self) -> dict[str, Any]:
+        return {"int": [self.low, self.high], **({"log": True} if self.log else {})}
 
     def from_unit(self, u: float) -> int:
         if self.log:
@@ -134,6 +148,9 @@ class Choice(Distribution):
     categorical distribution takes only scalars."""
 
     choices: tuple[Any, ...]
+
+    def as_config(self) -> dict[str, Any]:
+        return {"choice": list(self.choices)}
 
     def from_unit(self, u: float) -> Any:
         return self.choices[min(math.floor(u * len(self.choices)), len(self.choices) - 1)]

@@ -88,6 +88,11 @@ class ResultsStore(abc.ABC):
     def save_config(self, experiment: Experiment) -> str:
         """Keep the resolved experiment beside its results; return where."""
 
+    def read_configs(self, sweep: str) -> list[str]:
+        """The resolved experiments saved for ``sweep`` (YAML texts), oldest first: a sweep
+        run with changed settings has several. Empty when none was saved."""
+        return []
+
     @abc.abstractmethod
     def read_trials(
         self,

@@ -29,6 +29,9 @@ class InMemoryResultsStore(ResultsStore):
         self.configs[experiment.name] = yaml.safe_dump(experiment.to_dict(), sort_keys=False)
         return f"memory:configs/{experiment.name}"
 
+    def read_configs(self, sweep: str) -> list[str]:
+        return [self.configs[sweep]] if sweep in self.configs else []
+
     @staticmethod
     def _select(
         tables: list[pa.Table],

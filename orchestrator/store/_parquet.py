@@ -140,6 +140,16 @@ class ParquetResultsStore(ResultsStore):
             self._write_atomic(directory, f"{digest}.yaml", write)
         return path
 
+    def read_configs(self, sweep: str) -> list[str]:
+        selector = pafs.FileSelector(self._dir("configs", sweep), allow_not_found=True)
+        infos = [i for i in self._fs.get_file_info(selector)
+                 if i.type == pafs.FileType.File and i.base_name.endswith(".yaml") and not i.base_name.startswith(".")]
+        texts = []
+        for info in sorted(infos, key=lambda i: (i.mtime_ns or 0, i.base_name)):
+            with self._fs.open_input_stream(info.path) as stream:
+                texts.append(stream.read().decode("utf-8", errors="replace"))
+        return texts
+
     # --- listing -------------------------------------------------------------------------
 
     def _list_dir(self, directory: str) -> list[str]:
