@@ -46,17 +46,20 @@ class ScriptedExecutor:
 
     def run(self, prepared, store, progress, skipped=0, source=None):
         summary = _Summary()
-        while (spec := source.take()) is not None:
-            self.ran.append(spec)
-            status = self.outcome(spec)
-            if isinstance(status, BaseException):
-                raise status
-            result = finished(spec, status=status)
-            store.append(spec, result)
-            source.finished(spec, result)
-            summary.completed += status is TrialStatus.COMPLETED
-            summary.stopped += status is TrialStatus.STOPPED
-            summary.failed += status is TrialStatus.FAILED
+        try:
+            while (spec := source.take()) is not None:
+                self.ran.append(spec)
+                status = self.outcome(spec)
+                if isinstance(status, BaseException):
+                    raise status
+                result = finished(spec, status=status)
+                store.append(spec, result)
+                source.finished(spec, result)
+                summary.completed += status is TrialStatus.COMPLETED
+                summary.stopped += status is TrialStatus.STOPPED
+                summary.failed += status is TrialStatus.FAILED
+        finally:
+            source.close()  # as the executor does: a driver's claims go with it
         return summary
 
 
@@ -66,7 +69,7 @@ def executor(monkeypatch):
     scripted = ScriptedExecutor()
     fake = types.ModuleType("cluster")
     fake.RayExecutor = lambda: scripted
-    fake.ray_session = lambda address=None, ship=(): contextlib.nullcontext()
+    fake.ray_session = lambda address=None, ship=(), verbose=False: contextlib.nullcontext()
     monkeypatch.setitem(sys.modules, "cluster", fake)
     return scripted
 

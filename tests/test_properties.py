@@ -208,8 +208,11 @@ def test_any_address_parses_or_raises_input_error(text, purpose):
         assert "\n" not in str(e)
     else:
         assert address.port is None or 1 <= address.port <= 65535
-        # Accepted: what Ray is given is the text, and the host and port come from it.
-        assert address.text == text.strip() or address.scheme == "auto"
+        # Accepted: what Ray is given is the text (a Jobs address without a scheme gets
+        # http://, the dashboard's), and the host and port come from it.
+        given = text.strip()
+        assert address.text == given or address.scheme == "auto" or (
+            purpose == "jobs" and "://" not in given and address.text == f"http://{given}")
         assert address.host is None or address.host.strip("[]") in text
         assert address.port is None or str(address.port) in text
 
