@@ -28,7 +28,7 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-__all__ = ["trial_scope", "release_trial_state", "custom_gradient_names", "freeze_startup_objects"]
+__all__ = ["custom_gradient_names", "freeze_startup_objects", "release_trial_state", "trial_scope"]
 
 _PREFIX = "CustomGradient-"
 
