@@ -89,6 +89,7 @@ def test_one_trainer_stays_flat_over_60_tiny_trials(local_ray, tmp_path: Path) -
     assert summary.completed == 60 and watch.notes == []  # no replacement at default settings
     # Means over five trials each, sampled while the trainer runs its next trial.
     early, late = np.mean(watch.rss[8:13]), np.mean(watch.rss[55:60])
+    print(f"trainer RSS around trial 10: {early:.1f} MiB, around trial 60: {late:.1f} MiB")  # shown with -s
     assert late - early < GROWTH_BOUND_MIB, f"trainer RSS {early:.0f} -> {late:.0f} MiB between trials 10 and 60"
 
 
