@@ -92,7 +92,7 @@ def test_releasing_a_trial_changes_no_result_bit_for_bit(tmp_path: Path) -> None
 
 
 def test_a_finished_trial_leaves_no_graph_and_no_gradient_entry_behind(cpu_device) -> None:
-    """What grew by ~3,000 objects (2.3 MiB) per trial before: each trial's traced train step,
+    """What grew by ~3,000 objects (1-2.3 MiB) per trial before: each trial's traced train step,
     kept alive by the CustomGradient entry Keras' optimizer registers in TensorFlow."""
     from tensorflow.python.framework.func_graph import FuncGraph
 

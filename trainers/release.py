@@ -10,7 +10,7 @@ TensorFlow's gradient registry: every trace of a training step registers a
 ``ReplicaContext.all_reduce``, a ``tf.custom_gradient``), and the entry's gradient function
 closes over the traced graph. So each trial's whole train-step ``FuncGraph`` (about a thousand
 ops), its while-loop bodies and their function definitions in the eager context stayed alive:
-about 3,000 Python objects and 2.3 MiB of resident memory per tiny trial, for ever.
+about 3,000 Python objects and 1-2.3 MiB of resident memory per tiny trial, for ever.
 
 :func:`trial_scope` runs one trial (or fused group) and afterwards drops the registry entries
 the trial added (no graph of a finished trial is ever differentiated again), Keras' global
