@@ -1,5 +1,7 @@
 """The trainer actor: a long-lived process that imports TensorFlow once, receives each
-dataset once, and runs many trials one after another, alone or fused in groups."""
+dataset once, and runs many trials one after another, alone or fused in groups. After each
+group it reports its memory (:class:`GroupReport`), so that the executor can replace it by a
+fresh actor when it has grown past its budget (orchestrator.plan.decide_trainer_renewal)."""
 
 from __future__ import annotations
 
@@ -7,27 +9,67 @@ import os
 import socket
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import ray
 
+from orchestrator.plan import TrainerUsage
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
 
-__all__ = ["TrainerActor"]
+__all__ = ["TrainerActor", "GroupReport", "resident_mb", "node_memory_mb"]
+
+
+@dataclass(frozen=True)
+class GroupReport:
+    """What :meth:`_Trainer.run_trials` returns: the group's results, in order, and the
+    trainer's state after it, its trials' objects released."""
+
+    results: list[TrialResult]
+    usage: TrainerUsage
+    node_id: str
+    node_memory_mb: float
+    gpu_total_mb: float | None  # the trainer's GPU, when it has one and nvidia-smi says
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (MiB): /proc on Linux; elsewhere the peak so far
+    (``resource``), which can only overstate it."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def node_memory_mb() -> float:
+    """This node's physical memory (MiB)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
 
 
 class _Trainer:
     def __init__(self, replicas: int, threads: int, events: Any, gpu_memory_mb: int | None = None) -> None:
         # Before TensorFlow loads: its C++ start-up chatter would reach the driver's log.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from trainers import configure_process
+        from trainers import configure_process, run_fused_trials  # noqa: F401 - Keras loads now
+        from trainers.devices import gpu_total_mb
+        from trainers.release import freeze_startup_objects
 
         # Ray has set CUDA_VISIBLE_DEVICES to this actor's GPUs (empty on CPU-only actors).
         self._device = configure_process(replicas=replicas, threads=threads, gpu_memory_mb=gpu_memory_mb)
         self._events = events
         self._datasets: dict[str, Any] = {}
         self._node_id = ray.get_runtime_context().get_node_id()
+        self._gpu_total_mb = gpu_total_mb() if self._device.kind == "GPU" else None
+        self._trials_run = 0
+        # TensorFlow's and Keras' import-time objects stay for the process's life: out of the
+        # collector's way, the collection that releases each trial costs microseconds.
+        freeze_startup_objects()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -42,9 +84,10 @@ class _Trainer:
 
     def run_trials(
         self, specs: list[TrialSpec], dataset_key: str, dataset_ref: list[ray.ObjectRef], rungs: Any = None
-    ) -> list[TrialResult]:
+    ) -> GroupReport:
         """Run a group of trials that share the input pipeline as one fused model (one trial:
-        a group of one); one result per spec, in order, each with ``fused_with`` set. An
+        a group of one); one result per spec, in order, each with ``fused_with`` set, in a
+        :class:`GroupReport` with this trainer's memory after the group. An
         exception inside the group runs each trial again alone, resumed from the checkpoints
         the group saved, so one broken config does not fail its companions; an exception in
         a trial alone becomes its FAILED result (running it again would fail the same way).
@@ -89,7 +132,14 @@ class _Trainer:
         for result in results:
             result.data_seconds = fetch_seconds
             result.node_id = self._node_id
-        return results
+        self._trials_run += len(specs)
+        return self._report(results)
+
+    def _report(self, results: list[TrialResult]) -> GroupReport:
+        from trainers.devices import gpu_peak_mb
+
+        usage = TrainerUsage(rss_mb=resident_mb(), trials_run=self._trials_run, gpu_peak_mb=gpu_peak_mb(self._device))
+        return GroupReport(results, usage, self._node_id, node_memory_mb(), self._gpu_total_mb)
 
     def measure_fusion(
         self, spec: TrialSpec, dataset_key: str, dataset_ref: list[ray.ObjectRef], sizes: tuple[int, ...]

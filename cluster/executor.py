@@ -22,7 +22,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from cluster._startup import TRAINER_DIED, TrainerPool
 from cluster.autofuse import choose_fusion
-from cluster.actor import TrainerActor
+from cluster.actor import GroupReport, TrainerActor
 from cluster.data import dataset_key, put_datasets
 from cluster.rungs import RungKeeper
 from cluster.validation import submit_model_checks
@@ -32,7 +32,10 @@ from orchestrator.progress import SweepProgress
 from orchestrator.plan import (
     FailureAction,
     FailureStreak,
+    TrainerLimits,
     decide_after_crash,
+    decide_trainer_renewal,
+    default_trainer_memory_mb,
     trainer_count,
     GroupTaker,
     PlannedTrials,
@@ -95,6 +98,34 @@ class _Running:
     specs: tuple[TrialSpec, ...]  # a fused group (one trial: a group of one)
     actor: Any
     attempts: tuple[int, ...]  # each trial's run, counting retries
+
+
+class _Renewals:
+    """Carries out orchestrator.plan.decide_trainer_renewal for a sweep's trainers: knows on
+    which node each trainer reported from, to share a node's memory among its trainers when
+    ``resources.trainer_memory_mb`` is null, and each trainer's share of its GPU."""
+
+    def __init__(self, resources: ResourcesConfig) -> None:
+        self._resources = resources
+        self._node_of: dict[Any, str] = {}  # actor handle -> node id, from the trainers' reports
+
+    def reason(self, actor: Any, report: GroupReport) -> str | None:
+        self._node_of[actor] = report.node_id
+        r = self._resources
+        memory = r.trainer_memory_mb
+        if memory is None:
+            on_node = sum(1 for node in self._node_of.values() if node == report.node_id)
+            memory = default_trainer_memory_mb(report.node_memory_mb, on_node)
+        # A fixed per-trainer GPU limit keeps TensorFlow inside it; with memory growth the
+        # share is the GPU's memory over the trainers packed on it.
+        gpu_share = None
+        if r.gpu_memory_mb is None and report.gpu_total_mb is not None:
+            gpu_share = report.gpu_total_mb / r.trainers_per_gpu
+        limits = TrainerLimits(memory_mb=memory, trials=r.trials_per_trainer, gpu_share_mb=gpu_share)
+        return decide_trainer_renewal(report.usage, limits)
+
+    def forget(self, actor: Any) -> None:
+        self._node_of.pop(actor, None)
 
 
 @dataclass
@@ -226,6 +257,7 @@ class RayExecutor:
             streak = FailureStreak(resources.max_consecutive_failures)
             fusion_rates = json.dumps(prepared.fuse_rates) if prepared.fuse_rates else None
             best: float | None = None
+            renewals = _Renewals(resources)
 
             def launch_pending() -> None:
                 while idle:
@@ -265,15 +297,26 @@ class RayExecutor:
                             idle.append(actor)
                         continue
                     job = running.pop(ref)
-                    results, crashed = self._collect(ref, job)
-                    if not crashed:
-                        idle.append(job.actor)
+                    results, report = self._collect(ref, job)
+                    if report is not None:
                         finished.extend(zip(job.specs, job.attempts, results))
+                        more = bool(retries) or not taker.exhausted
+                        reason = renewals.reason(job.actor, report) if more else None
+                        if reason is None:
+                            idle.append(job.actor)
+                            continue
+                        # Between trials: its group is collected and nothing else is on it, so
+                        # nothing is lost or run twice. The fresh actor joins when it is ready.
+                        ray.kill(job.actor, no_restart=True)
+                        renewals.forget(job.actor)
+                        pool.start(1)
+                        progress.note(f"trainer replaced by a fresh one: {reason}")
                         continue
                     # The process (or its node) is gone: start a replacement so the sweep keeps
                     # its width, without waiting for it; a lost node's share may have no room
                     # left anywhere. Each trial of the group is retried on its own count.
                     ray.kill(job.actor, no_restart=True)
+                    renewals.forget(job.actor)
                     pool.start(1)
                     for spec, attempt, result in zip(job.specs, job.attempts, results):
                         if decide_after_crash(attempt, resources.max_retries) is FailureAction.RETRY:
@@ -372,15 +415,17 @@ class RayExecutor:
         return keeper
 
     @staticmethod
-    def _collect(ref: ray.ObjectRef, job: _Running) -> tuple[list[TrialResult], bool]:
-        """The group's results, and whether its trainer died (then each result is FAILED)."""
+    def _collect(ref: ray.ObjectRef, job: _Running) -> tuple[list[TrialResult], GroupReport | None]:
+        """The group's results and its trainer's report; no report when the trainer died
+        (then each result is FAILED)."""
         try:
-            return ray.get(ref), False
+            report: GroupReport = ray.get(ref)
+            return report.results, report
         except TRAINER_DIED as e:
             now = datetime.now(timezone.utc)
             message = f"trainer process died: {type(e).__name__}: {str(e).splitlines()[0]}"
             return [TrialResult(s.trial_id, TrialStatus.FAILED, now, now, error=message, fused_with=len(job.specs))
-                    for s in job.specs], True
+                    for s in job.specs], None
 
     @staticmethod
     def _drain_events(events: Queue, by_id: dict[str, TrialSpec], progress: SweepProgress) -> None:

@@ -6,7 +6,11 @@ from orchestrator.plan import (
     FailureAction,
     StartupAction,
     StartupFailures,
+    TrainerLimits,
+    TrainerUsage,
     decide_after_crash,
+    decide_trainer_renewal,
+    default_trainer_memory_mb,
     decide_after_startup_failure,
     plan_sweep,
     trainer_count,
@@ -93,3 +97,54 @@ def test_different_start_up_errors_are_not_deterministic():
 def test_startup_failures_are_plain_values():
     history = StartupFailures().plus(None).plus("E")
     assert history == StartupFailures((None, "E")) and StartupFailures().errors == ()
+
+
+# --- replacing a trainer by a fresh actor between trials (issue 23) ---------------------------
+
+
+def test_a_trainer_within_every_limit_is_kept():
+    usage = TrainerUsage(rss_mb=900.0, trials_run=40, gpu_peak_mb=2000.0)
+    assert decide_trainer_renewal(usage, TrainerLimits()) is None  # no limits at all
+    assert decide_trainer_renewal(usage, TrainerLimits(memory_mb=900.0, trials=41, gpu_share_mb=2000.0)) is None
+
+
+def test_a_trainer_is_replaced_once_it_has_run_its_trials():
+    limits = TrainerLimits(trials=3)
+    assert decide_trainer_renewal(TrainerUsage(rss_mb=800.0, trials_run=2), limits) is None
+    assert decide_trainer_renewal(TrainerUsage(rss_mb=800.0, trials_run=3), limits) == (
+        "it ran 3 trials (resources.trials_per_trainer: 3)")
+    # A fused group may carry it past the limit: replaced all the same, after the group.
+    assert decide_trainer_renewal(TrainerUsage(rss_mb=800.0, trials_run=5), limits) == (
+        "it ran 5 trials (resources.trials_per_trainer: 3)")
+
+
+def test_a_trainer_over_its_memory_budget_is_replaced():
+    limits = TrainerLimits(memory_mb=1200.0)
+    assert decide_trainer_renewal(TrainerUsage(rss_mb=1200.0, trials_run=7), limits) is None
+    assert decide_trainer_renewal(TrainerUsage(rss_mb=1290.4, trials_run=7), limits) == (
+        "its resident memory 1,290 MiB is over its budget of 1,200 MiB (resources.trainer_memory_mb)")
+
+
+def test_a_trainer_holding_more_than_its_gpu_share_is_replaced_and_cpu_trainers_never_are():
+    limits = TrainerLimits(gpu_share_mb=35_000.0)
+    assert decide_trainer_renewal(TrainerUsage(rss_mb=900.0, trials_run=2, gpu_peak_mb=36_100.0), limits) == (
+        "it holds 36,100 MiB of its GPU, over its share of 35,000 MiB (the GPU's memory / resources.trainers_per_gpu)")
+    assert decide_trainer_renewal(TrainerUsage(rss_mb=900.0, trials_run=2, gpu_peak_mb=None), limits) is None
+
+
+def test_the_trial_limit_is_named_first_when_several_are_reached():
+    usage = TrainerUsage(rss_mb=5000.0, trials_run=10, gpu_peak_mb=9000.0)
+    limits = TrainerLimits(memory_mb=1000.0, trials=10, gpu_share_mb=1000.0)
+    assert decide_trainer_renewal(usage, limits) == "it ran 10 trials (resources.trials_per_trainer: 10)"
+    assert decide_trainer_renewal(usage, TrainerLimits(memory_mb=1000.0, gpu_share_mb=1000.0)).startswith(
+        "its resident memory 5,000 MiB")
+
+
+@pytest.mark.parametrize("node_mb, trainers, expected", [
+    (24_000, 2, 9_600.0),  # the 2-core, 24 GB machine: 80% shared by its two trainers
+    (24_000, 1, 19_200.0),
+    (512_000, 8, 51_200.0),  # an 8-GPU node, one trainer per GPU
+    (16_000, 0, 12_800.0),  # no trainer counted yet: as if one
+])
+def test_default_memory_budget_is_80_percent_of_the_node_over_its_trainers(node_mb, trainers, expected):
+    assert default_trainer_memory_mb(node_mb, trainers) == expected

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__ = ["DeviceInfo", "configure_process", "make_strategy"]
+__all__ = ["DeviceInfo", "configure_process", "make_strategy", "gpu_peak_mb", "gpu_total_mb"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,37 @@ def make_strategy(info: DeviceInfo) -> tf.distribute.Strategy:
     # On GPUs let TensorFlow pick (NCCL when it can, with its own fallback).
     cross_device_ops = tf.distribute.ReductionToOneDevice() if info.kind == "CPU" else None
     return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
+
+
+def gpu_peak_mb(info: DeviceInfo) -> float | None:
+    """The most GPU memory (MiB) this process's TensorFlow has had in use on any of its
+    GPUs since it started: with memory growth TensorFlow reserves that much and never hands
+    it back to the device. None on CPUs, or where TensorFlow cannot tell."""
+    if info.kind != "GPU":
+        return None
+    import tensorflow as tf
+
+    try:
+        peaks = [tf.config.experimental.get_memory_info(f"GPU:{i}")["peak"] for i in range(info.count)]
+    except (ValueError, RuntimeError, AttributeError):
+        return None
+    return max(peaks) / 2**20
+
+
+def gpu_total_mb() -> float | None:
+    """Memory (MiB) of this process's first visible GPU, from ``nvidia-smi``; None when
+    there is no GPU or no nvidia-smi to ask. TensorFlow itself does not report it."""
+    import os
+    import subprocess
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    if not visible:
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", visible],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+        return float(out.split()[0])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None

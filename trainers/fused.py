@@ -44,6 +44,7 @@ from trainers.data import epoch_batches, epoch_permutation
 from trainers.fused_branch import Branch
 from trainers.fused_step import build_eval_fn, build_train_fn
 from trainers import trial_model
+from trainers.release import trial_scope
 from trainers.trial_model import eval_batch, global_batch_size
 
 __all__ = ["run_trial", "run_fused_trials", "measure_fused_rate"]
@@ -83,11 +84,26 @@ def run_fused_trials(
     group's epoch wall time divided by the branches that ran in it, and build and test
     evaluation are split evenly; so the trials' seconds add up to the trainer's busy time.
     Any exception propagates: the caller retries each trial (resumed from checkpoints).
+    Whatever the group made is released when it ends (trainers/release.py), so a trainer's
+    memory stays flat over any number of groups.
     """
     _check_shared(specs)
+    with trial_scope():  # after the group's frame is gone: its objects are garbage by then
+        return _train_group(specs, data, device, on_epoch, should_stop)
+
+
+def _train_group(
+    specs: Sequence[TrialSpec],
+    data: DatasetArrays,
+    device: DeviceInfo,
+    on_epoch: Callable[[str, EpochRecord], None] | None,
+    should_stop: Callable[[str, EpochRecord], str | None] | None,
+) -> list[TrialResult]:
     started_at = datetime.now(timezone.utc)
     training = specs[0].training
-    keras.backend.clear_session()
+    # A blank Keras state (layer names, default graph); the previous group's trial_scope
+    # already collected its garbage, so no second collection here.
+    keras.backend.clear_session(free_memory=False)
     strategy = make_strategy(device)
     replicas = strategy.num_replicas_in_sync
     batch = global_batch_size(training.batch_size, training.batch_size_scope, replicas)
@@ -157,6 +173,13 @@ def measure_fused_rate(
     over ``calls`` calls of ``steps`` steps after it. Nothing is saved. For ``resources.fuse:
     auto``, pass both to :func:`orchestrator.plan.choose_group_size`. About 1-3 s per K for
     LeNet-5 on one CPU thread (tracing K branches dominates at K=8)."""
+    with trial_scope():
+        return _measure(spec, data, device, sizes, steps, calls)
+
+
+def _measure(
+    spec: TrialSpec, data: DatasetArrays, device: DeviceInfo, sizes: Sequence[int], steps: int, calls: int
+) -> tuple[dict[int, float], dict[int, float]]:
     strategy = make_strategy(device)
     replicas = strategy.num_replicas_in_sync
     t = spec.training

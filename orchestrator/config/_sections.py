@@ -181,6 +181,14 @@ class ResourcesConfig:
     # for this long is taken over by another driver (its holder was killed). Must exceed the
     # heartbeat interval (a quarter of it) plus the clock skew between the drivers' hosts.
     claim_expiry_seconds: float = field(default=60.0, metadata=in_range(2, 86_400))
+    # Memory backstop (trainers release each trial's state, so this rarely acts): a trainer
+    # whose resident memory after a trial passes this many MiB is replaced by a fresh actor
+    # before its next trial. null: 80% of its node's memory shared by the sweep's trainers there.
+    trainer_memory_mb: int | None = field(
+        default=None, metadata=in_range(64, 2**24, note="or null (80% of the node's memory over its trainers)"))
+    # Replace a trainer by a fresh actor once it has run this many trials. null: never.
+    trials_per_trainer: int | None = field(
+        default=None, metadata=in_range(1, 2**31, note="or null (no limit)"))
 
 
 @dataclass(frozen=True)

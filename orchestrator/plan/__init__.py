@@ -6,7 +6,7 @@ Trainers import it too (fusion keys, stopping rules), so it stays light to impor
 
 - ``_expand``: sweep expansion, an experiment's points -> ``TrialSpec`` with content-hash ids
 - ``_scheduler``: what to run, given the ids the store holds; retry and start-up verdicts;
-  how many trainers
+  how many trainers; when a trainer is replaced by a fresh one (memory)
 - ``_source``: where the executor's next trial comes from (a plan, or a sampler asked live)
 - ``_fusion``: which trials train together as one fused group, and how many
 - ``_stopping``: stopping rules applied at the end of an epoch (early stopping, halving)
@@ -20,7 +20,11 @@ from orchestrator.plan._scheduler import (
     StartupAction,
     StartupFailures,
     SweepPlan,
+    TrainerLimits,
+    TrainerUsage,
     decide_after_crash,
+    decide_trainer_renewal,
+    default_trainer_memory_mb,
     decide_after_startup_failure,
     plan_sweep,
     trainer_count,
@@ -41,6 +45,10 @@ __all__ = [
     "StartupFailures",
     "decide_after_startup_failure",
     "trainer_count",
+    "TrainerUsage",
+    "TrainerLimits",
+    "default_trainer_memory_mb",
+    "decide_trainer_renewal",
     "TrialSource",
     "PlannedTrials",
     "SearchTrials",

@@ -20,6 +20,10 @@ __all__ = [
     "StartupFailures",
     "decide_after_startup_failure",
     "trainer_count",
+    "TrainerUsage",
+    "TrainerLimits",
+    "default_trainer_memory_mb",
+    "decide_trainer_renewal",
 ]
 
 
@@ -134,3 +138,53 @@ def trainer_count(
     else:
         fit = int(cluster_cpus // cpus_per_trainer)
     return max(1, min(fit, trials))
+
+
+@dataclass(frozen=True)
+class TrainerUsage:
+    """What a trainer reports after each group of trials, its trial state released: resident
+    memory (MiB), trials run since it started, and on a GPU the device memory its TensorFlow
+    has held at most (MiB; TensorFlow keeps what it once reserved), else None."""
+
+    rss_mb: float
+    trials_run: int
+    gpu_peak_mb: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainerLimits:
+    """When a trainer is replaced by a fresh actor: resident memory budget (MiB), trials per
+    trainer, its share of a GPU (MiB); None: no limit of that kind."""
+
+    memory_mb: float | None = None
+    trials: int | None = None
+    gpu_share_mb: float | None = None
+
+
+# Of a node's memory, the share its trainers may hold together before they are replaced: the
+# rest is for the driver, Ray's own processes and the object store's pages they touch.
+TRAINER_MEMORY_FRACTION = 0.8
+
+
+def default_trainer_memory_mb(node_memory_mb: float, trainers_on_node: int,
+                              fraction: float = TRAINER_MEMORY_FRACTION) -> float:
+    """A trainer's resident-memory budget when ``resources.trainer_memory_mb`` is null:
+    ``fraction`` of its node's memory, shared evenly by the sweep's trainers on that node."""
+    return fraction * node_memory_mb / max(trainers_on_node, 1)
+
+
+def decide_trainer_renewal(usage: TrainerUsage, limits: TrainerLimits) -> str | None:
+    """Between trials: the reason to replace this trainer by a fresh actor, or None to keep
+    it (and its warm state). A fresh process starts from what TensorFlow holds after start-up;
+    memory a long-lived one gathered (resident, or reserved on its GPU) comes back only that
+    way. The first limit reached is named; the trainer has finished its trials, so replacing
+    it loses and repeats nothing."""
+    if limits.trials is not None and usage.trials_run >= limits.trials:
+        return f"it ran {usage.trials_run} trials (resources.trials_per_trainer: {limits.trials})"
+    if limits.memory_mb is not None and usage.rss_mb > limits.memory_mb:
+        return (f"its resident memory {usage.rss_mb:,.0f} MiB is over its budget of {limits.memory_mb:,.0f} MiB "
+                "(resources.trainer_memory_mb)")
+    if limits.gpu_share_mb is not None and usage.gpu_peak_mb is not None and usage.gpu_peak_mb > limits.gpu_share_mb:
+        return (f"it holds {usage.gpu_peak_mb:,.0f} MiB of its GPU, over its share of {limits.gpu_share_mb:,.0f} MiB "
+                "(the GPU's memory / resources.trainers_per_gpu)")
+    return None
