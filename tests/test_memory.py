@@ -104,10 +104,12 @@ def test_a_finished_trial_leaves_no_graph_and_no_gradient_entry_behind(cpu_devic
     data = sample_arrays(128, 64, 64)
     run_fused_trials([spec(seed=0, epochs=1)], data, cpu_device)  # warm: lazy imports, Keras' own caches
     names, objects = custom_gradient_names(), len(gc.get_objects())
+    # Graphs other tests of this process may still hold (a fixture's model, say) are theirs.
+    before = {id(g) for g in gc.get_objects() if isinstance(g, FuncGraph)}
     for seed in (1, 2, 3):
         run_fused_trials([spec(seed=seed, epochs=1)], data, cpu_device)
     run_fused_trials([spec(seed=4, epochs=1), spec(seed=5, epochs=1)], data, cpu_device)  # a fused group
     assert custom_gradient_names() == names
-    assert [g.name for g in gc.get_objects() if isinstance(g, FuncGraph)] == []
+    assert [g.name for g in gc.get_objects() if isinstance(g, FuncGraph) and id(g) not in before] == []
     # Flat to within a few hundred objects (before: +3,000 per trial).
     assert len(gc.get_objects()) - objects < 500
