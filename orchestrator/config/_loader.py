@@ -116,11 +116,35 @@ def _parse_section(cls: type, raw: Any, where: str, origin: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: {where}: expected a mapping of fields, got {type(raw).__name__}")
     reject_unknown(raw, tuple(f for f in _field_names(cls)), where, origin)
+    defaults = _field_defaults(cls)
     values = {}
     for key, value in raw.items():
+        if key in defaults and _same(value, defaults[key]):
+            # A field given its own default is taken as is: what a stored experiment writes
+            # (every field, ``rungs: []`` included) must read back, though a user typing an
+            # empty list where one is required is still told so.
+            values[key] = defaults[key]
+            continue
         hint, rng = field_spec(f"{where}.{key}")
         values[key] = coerce_field(hint, value, f"{where}.{key}", origin, rng)
     return cls(**values)
+
+
+def _same(value: Any, default: Any) -> bool:
+    # Types too: YAML's 1 must still go through coercion where the default is 1.0 or True.
+    return type(value) is type(default) and value == default
+
+
+def _field_defaults(cls: type) -> dict[str, Any]:
+    import dataclasses
+
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
 # --- the user's data: where its relative paths point ---------------------------------------

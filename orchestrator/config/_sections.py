@@ -276,6 +276,9 @@ class Experiment:
         data = dataclasses.asdict(self)
         # As the file writes them: asdict would leave {low, high} and lose the distribution's kind.
         data["sweep"]["space"] = {path: d.as_config() for path, d in self.sweep.space.items()}
+        # No seeds listed means "training.seed"; a file says that by leaving seeds out (an
+        # empty list there is refused: it would run nothing), so the stored form writes null.
+        data["sweep"]["seeds"] = list(self.sweep.seeds) or None
         builder = self.model.builder
         if builder is not None and not isinstance(builder, str):
             from orchestrator.usercode import builder_code, builder_label
