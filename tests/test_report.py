@@ -78,6 +78,18 @@ def test_several_sweeps_are_compared(store, tmp_path):
     assert all(s.trial_id in report.html for s in specs["search"])
 
 
+def test_the_sweep_comparison_keeps_to_the_where_conditions(store):
+    from orchestrator.answers import parse_where
+    from orchestrator.answers._report_data import gather_report
+
+    results, _ = store
+    data = gather_report(results, ["grid", "search"], where=parse_where(["activation=relu"]))
+    (_, _, _, table), = data.comparisons
+    # The grid has relu and sigmoid configs (2 of its 4 are sigmoid); the search is all relu.
+    assert "sigmoid" not in str(table.to_pylist())
+    assert sum(table["trials_a"].to_pylist()) == 4  # grid: relu x {sgd, adam} x 2 seeds
+
+
 def test_list_params_and_a_single_trial_are_reported():
     from orchestrator.store import InMemoryResultsStore
 

@@ -128,7 +128,8 @@ def gather_report(
     _add_curves(data, store, base)
     for other in sweeps[1:]:
         differences = sweep_differences(done, sweeps[0], other)
-        data.comparisons.append((sweeps[0], other, differences, compare_sweeps(store, sweeps[0], other, metric)))
+        comparison = compare_sweeps(store, sweeps[0], other, metric, where=Where(conditions=base.conditions))
+        data.comparisons.append((sweeps[0], other, differences, comparison))
     return data
 
 
