@@ -15,6 +15,7 @@ The Python API (``orchestrator/api.py``) is loaded on first use::
     summary = orch.run("configs/quickstart.yaml", store="orch-results", overrides={"training.epochs": 1})
     table = orch.results("orch-results", sweep="quickstart")
     orch.report("orch-results", "quickstart")      # shows inline in a notebook; .save("r.html")
+    model = orch.load_model("orch-results", "quickstart", "best")  # outputs.save_model
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from orchestrator._version import __version__
 
-__all__ = ["__version__", "run", "results", "report"]
+__all__ = ["__version__", "run", "results", "report", "load_model"]
 
 
 def __getattr__(name: str) -> Any:
@@ -40,4 +41,8 @@ def __getattr__(name: str) -> Any:
         from orchestrator.api import report
 
         return report
+    if name == "load_model":
+        from orchestrator.api import load_model
+
+        return load_model
     raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")

@@ -8,6 +8,8 @@
   ``pyarrow.Table`` (``.to_pandas()`` for a DataFrame), as ``orch results`` shows them.
 - ``orch.report(store, sweeps=None)``: ``orch report`` as a :class:`Report` that shows
   itself in a notebook cell; ``.save("report.html")`` writes the page.
+- ``orch.load_model(store, sweep, trial="best")``: the Keras model a trial saved
+  (``outputs.save_model``), from a local, NFS or ``s3://`` store alike.
 
 Importing this module imports neither TensorFlow nor Ray; Ray starts only when a sweep has
 trials to run. Bad input raises :class:`orchestrator.errors.InputError` (ConfigError for
@@ -30,9 +32,10 @@ from orchestrator.config._overrides import set_dotted
 from orchestrator.driver import RunSummary, run_experiment
 from orchestrator.progress import LogProgress, SweepProgress, progress_for
 from orchestrator.answers import Report, Where, build_report, results_table
+from orchestrator.answers import load_model as _load_model
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, ResultsStore
 
-__all__ = ["run", "results", "report", "experiment_of"]
+__all__ = ["run", "results", "report", "load_model", "experiment_of"]
 
 
 def run(
@@ -86,6 +89,20 @@ def report(
     results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
     names = [sweeps] if isinstance(sweeps, str) else sweeps
     return build_report(results_store, names, metric=metric, goal=goal)
+
+
+def load_model(store: str | ResultsStore = DEFAULT_STORE, sweep: str | None = None, trial: str = "best") -> Any:
+    """The Keras model saved by ``trial`` (a trial id, or ``"best"`` by the sweep's own
+    ``sweep.metric`` and goal) of ``sweep``, read from the store's filesystem: a local
+    directory, NFS, ``s3://`` or ``gs://``. The sweep must have run with
+    ``outputs.save_model: true``; otherwise :class:`orchestrator.errors.InputError` says so."""
+    results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
+    if sweep is None:
+        names = results_store.sweeps()
+        if len(names) != 1:
+            raise TypeError(f"load_model: name the sweep (the store has {', '.join(names) or 'none'})")
+        sweep = names[0]
+    return _load_model(results_store, sweep, trial)
 
 
 def experiment_of(

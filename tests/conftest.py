@@ -102,3 +102,16 @@ def run_summary(err: str) -> dict[str, int]:
     found = _SUMMARY.findall(err)
     assert len(found) == 1, f"expected one summary line in:\n{err[-2000:]}"
     return dict(zip(("completed", "stopped", "failed", "stored", "retries"), map(int, found[0])))
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible server (moto's) on 127.0.0.1 for the whole run; see tests/s3_server.py."""
+    pytest.importorskip("moto.server", reason="moto[server] is a test dependency: pip install -e '.[test]'")
+    from tests import s3_server as s3
+
+    server = s3.start(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=30)
+

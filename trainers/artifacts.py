@@ -1,10 +1,14 @@
 """What a trial keeps beside its results: checkpoints to resume from, TensorBoard logs,
-the final model. Paths live under ``<store>/`` so every node of a cluster that mounts the
-store can reach them::
+the final model, under the store's root::
 
-    <store>/checkpoints/<sweep>/<trial_id>/model.keras + state.json   (deleted once the trial ends)
-    <store>/tensorboard/<sweep>/<trial_id>/                           scalars per epoch + HParams
-    <store>/models/<sweep>/<trial_id>.keras                           when outputs.save_model
+    <store>/checkpoints/<sweep>/<trial_id>/model-<epoch>.keras + state.json  (deleted once the trial ends)
+    <store>/tensorboard/<sweep>/<trial_id>/                                   scalars per epoch + HParams
+    <store>/models/<sweep>/<trial_id>.keras                                   when outputs.save_model
+
+A local (or mounted: NFS, Lustre) store is written in place. Any other store (``s3://``,
+``gs://``, ...) is written through its pyarrow filesystem: the trial works in a local scratch
+directory and each finished file is uploaded whole (trainers/artifact_files.py), so any node
+can resume any trial and the user finds the models where the results are.
 
 Runs in the trainer process. Unlike the results tables (written only by the driver),
 each trial's artifacts are written by the trainer running it: one writer per trial id.
@@ -33,10 +37,23 @@ class CheckpointWarning(UserWarning):
 
 class TrialArtifacts:
     def __init__(self, spec: TrialSpec) -> None:
-        root = Path(spec.artifacts_root) if spec.artifacts_root else None
-        self._checkpoint = root / "checkpoints" / spec.sweep / spec.trial_id if root else None
-        self.tensorboard_dir = root / "tensorboard" / spec.sweep / spec.trial_id if root else None
-        self.model_path = root / "models" / spec.sweep / f"{spec.trial_id}.keras" if root else None
+        root = spec.artifacts_root
+        self._remote = None
+        if root and "://" in root:
+            from trainers.artifact_files import RemoteArtifacts  # pyarrow's filesystems only when used
+
+            self._remote = RemoteArtifacts(root, spec.trial_id)
+            local = self._remote.scratch
+        else:
+            local = Path(root) if root else None
+        self._local = local
+        self._checkpoint = local / "checkpoints" / spec.sweep / spec.trial_id if local else None
+        self.tensorboard_dir = local / "tensorboard" / spec.sweep / spec.trial_id if local else None
+        self.model_path = local / "models" / spec.sweep / f"{spec.trial_id}.keras" if local else None
+
+    def _relative(self, path: Path) -> str:
+        assert self._local is not None
+        return path.relative_to(self._local).as_posix()
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -47,20 +64,36 @@ class TrialArtifacts:
         A checkpoint that cannot be read (a truncated model file, a damaged state.json) is
         discarded with one :class:`CheckpointWarning`, and None returned: otherwise the trial
         would fail on every run, ``--rerun`` included, until someone deleted it by hand."""
-        if self._checkpoint is None or not (self._checkpoint / "state.json").exists():
+        if self._checkpoint is None:
+            return None
+        state_file = self._checkpoint / "state.json"
+        if self._remote is not None:
+            # state.json is uploaded last: it names a model file that is complete.
+            try:
+                if not self._remote.exists(self._relative(state_file)):
+                    return None
+            except OSError as e:
+                warnings.warn(f"cannot look for a checkpoint in the store ({_line(e)}); the trial starts "
+                              "from scratch", CheckpointWarning, stacklevel=2)
+                return None
+        elif not state_file.exists():
             return None
         try:
-            state = json.loads((self._checkpoint / "state.json").read_text())
+            if self._remote is not None:
+                state_file = self._remote.download(self._relative(state_file))
+            state = json.loads(state_file.read_text())
+            if self._remote is not None:
+                self._remote.download(self._relative(self._checkpoint / state["model"]))
             model = keras.models.load_model(self._checkpoint / state["model"])
             return model, [EpochRecord(**r) for r in state["epochs"]]
         except Exception as e:  # noqa: BLE001 - whatever is damaged, the fix is the same
-            self.discard_checkpoint(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}")
+            self.discard_checkpoint(f"{type(e).__name__}: {_line(e)}")
             return None
 
     def discard_checkpoint(self, reason: str) -> None:
         """Delete an unusable resume point, saying so in one line."""
         warnings.warn(
-            f"checkpoint {self._checkpoint} cannot be resumed from ({reason}); discarded, the trial "
+            f"checkpoint {self._where(self._checkpoint)} cannot be resumed from ({reason}); discarded, the trial "
             "starts from scratch",
             CheckpointWarning,
             stacklevel=2,
@@ -86,11 +119,41 @@ class TrialArtifacts:
         for old in self._checkpoint.glob("model-*.keras"):
             if old.name != name:
                 old.unlink()
+        if self._remote is not None:
+            # The model first, state.json naming it last: a reader never finds a state.json
+            # whose model is missing or partial. Older model files go once the new state is up.
+            if self._remote.upload(self._checkpoint / name, self._relative(self._checkpoint / name), "checkpoint") \
+                    and self._remote.upload(self._checkpoint / "state.json",
+                                            self._relative(self._checkpoint / "state.json"), "checkpoint"):
+                directory = self._relative(self._checkpoint)
+                for old in self._remote.list_names(directory):
+                    if old.startswith("model-") and old != name:
+                        self._remote.delete_file(f"{directory}/{old}")
+        self.publish_tensorboard()  # the curves so far, with the resume point
 
     def clear_checkpoints(self) -> None:
         """A finished trial needs no resume point (and a --rerun must start from scratch)."""
         if self._checkpoint is not None:
             shutil.rmtree(self._checkpoint, ignore_errors=True)
+            if self._remote is not None:
+                self._remote.delete_dir(self._relative(self._checkpoint))
+
+    # -- TensorBoard ---------------------------------------------------------------------
+
+    def publish_tensorboard(self) -> None:
+        """Copy the event files written so far to a remote store (a local one has them)."""
+        if self._remote is not None and self.tensorboard_dir is not None:
+            self._remote.upload_tree(self.tensorboard_dir, "TensorBoard event file")
+
+    def close(self) -> None:
+        """The trial is over: a remote store's scratch directory goes."""
+        if self._remote is not None:
+            self._remote.close()
+
+    def _where(self, path: Path | None) -> str:
+        if self._remote is not None and path is not None:
+            return self._remote.describe(self._relative(path))
+        return str(path)
 
     # -- final model ---------------------------------------------------------------------
 
@@ -101,3 +164,9 @@ class TrialArtifacts:
         tmp = self.model_path.with_name(f".tmp-{uuid.uuid4().hex}-{self.model_path.name}")
         model.save(tmp)
         os.replace(tmp, self.model_path)
+        if self._remote is not None:
+            self._remote.upload(self.model_path, self._relative(self.model_path), "model")
+
+
+def _line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0]

@@ -154,7 +154,9 @@ def _train_group(
             from trainers.tensorboard import write_test_metrics  # tensorboard import only when used
 
             write_test_metrics(b.artifacts.tensorboard_dir, *_mean(row), step=len(b.records))
+            b.artifacts.publish_tensorboard()
         b.artifacts.clear_checkpoints()
+        b.artifacts.close()
         results.append(_result(b, row, batch, device, replicas, started_at, build_share, eval_share, len(data.x_train)))
     return results
 

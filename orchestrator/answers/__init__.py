@@ -11,10 +11,12 @@ Every question takes and returns ``pyarrow.Table`` (Arrow compute, no loops over
 - ``_render``: tables as text, CSV, Markdown, JSON or Parquet; ``_plots``: PNG plots (matplotlib,
   imported only when a plot is drawn); ``_labels``: short numbers, labels and plurals for both
 - ``_importance``: hyperparameter importance (Optuna's evaluators over an in-memory study)
+- ``_artifacts``: what trainers left beside the results (saved models, TensorBoard logs), from any store
 - ``_report``: ``orch report``, one self-contained HTML page (``_report_data`` gathers what it
   shows, ``_report_figures`` draws it with Plotly, imported only when a report is made)
 """
 
+from orchestrator.answers._artifacts import load_model, model_path, sync_tensorboard
 from orchestrator.answers._compare import compare_sweeps, sweep_differences
 from orchestrator.answers._curves import curve_stats, learning_curves
 from orchestrator.answers._pareto import Objective, pareto_front, parse_objectives
@@ -37,6 +39,9 @@ from orchestrator.answers._timing import TIMING_TABLE_COLUMNS, timing, with_timi
 from orchestrator.answers._where import Condition, QueryError, Where, check_column, parse_where
 
 __all__ = [
+    "load_model",
+    "model_path",
+    "sync_tensorboard",
     "QueryError",
     "Condition",
     "Where",

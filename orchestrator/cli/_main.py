@@ -2,7 +2,7 @@
 prints, and returns an exit code: 0 ok, 1 runtime failure, 2 bad input, 130 interrupted.
 
 One module per family of subcommands: ``_run`` (run, submit, jobs), ``_results``, ``_plot``,
-``_report``, ``_store`` (sql, compact); ``_common`` holds what they share. This module assembles the
+``_report``, ``_store`` (sql, compact), ``_tensorboard``; ``_common`` holds what they share. This module assembles the
 parser and turns every error into one line and an exit code."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from orchestrator.cli._report import add_report_parser, cmd_report
 from orchestrator.cli._results import add_results_parser, cmd_results
 from orchestrator.cli._run import add_run_parsers, cmd_jobs, cmd_run, cmd_submit
 from orchestrator.cli._store import add_store_parsers, cmd_compact, cmd_sql
+from orchestrator.cli._tensorboard import add_tensorboard_parser, cmd_tensorboard
 from orchestrator.errors import InputError, SweepAborted
 from orchestrator.store import StoreWarning
 
@@ -38,6 +39,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_plot_parser(sub)
     add_report_parser(sub)
     add_store_parsers(sub)
+    add_tensorboard_parser(sub)
     return parser
 
 
@@ -62,7 +64,8 @@ def _store_warnings(command: str) -> Iterator[None]:
 
 
 _COMMANDS = {"run": cmd_run, "results": cmd_results, "submit": cmd_submit, "jobs": cmd_jobs,
-             "plot": cmd_plot, "report": cmd_report, "sql": cmd_sql, "compact": cmd_compact}
+             "plot": cmd_plot, "report": cmd_report, "sql": cmd_sql, "compact": cmd_compact,
+             "tensorboard": cmd_tensorboard}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@
 """
 
 from orchestrator.store._claims import DEFAULT_CLAIM_EXPIRY, Claim, ClaimBook, ClaimOutcome
+from orchestrator.store._files import open_filesystem, write_atomic
 from orchestrator.store._base import Compaction, ResultsStore, StoreError, StoreWarning, latest_per_trial
 from orchestrator.store._memory import InMemoryResultsStore
 from orchestrator.store._parquet import DEFAULT_STORE, ParquetResultsStore
@@ -30,4 +31,6 @@ __all__ = [
     "EPOCHS_SCHEMA",
     "PARAM_COLUMNS",
     "SCHEMA_VERSION",
+    "open_filesystem",
+    "write_atomic",
 ]

@@ -128,8 +128,9 @@ class ResultsStore(abc.ABC):
 
     @property
     def artifacts_root(self) -> str | None:
-        """A local directory where trainers keep checkpoints, TensorBoard logs and models
-        beside these results, or None when this store has no such place."""
+        """Where trainers keep checkpoints, TensorBoard logs and models beside these
+        results: a local directory or a filesystem URI (``s3://...``), or None when this
+        store has no such place (in memory)."""
         return None
 
     def claims(self, sweep: str, expires_after: float | None = None, rerun: bool = False) -> ClaimBook | None:

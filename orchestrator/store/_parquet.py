@@ -99,8 +99,9 @@ class ParquetResultsStore(ResultsStore):
 
     @property
     def artifacts_root(self) -> str | None:
-        # Keras saves through local paths; remote stores keep results only (for now).
-        return self._root if self._local else None
+        # A local directory, or the store's URI: trainers then write through its filesystem
+        # (trainers/artifact_files.py), so artifacts sit beside the results on any store.
+        return self._root if self._local else self.uri
 
     def claims(self, sweep: str, expires_after: float | None = None, rerun: bool = False) -> ClaimBook:
         return ClaimBook(self._fs, self._dir("claims", sweep), local=self._local,
