@@ -139,3 +139,17 @@ def test_stored_rung_values_of_the_stores_epochs_table_count():
     assert halving.record_stored(store.read_epochs("h").to_pylist()) == 2
     # 0.70, 0.65, 0.60: the best ceil(0.25 * 3) = 1 goes on, cutoff 0.70.
     assert not halving.report("new", EpochRecord(1, 1.0, 0.5, 1.0, 0.65, 1.0)).go_on
+
+
+def test_a_saved_model_on_a_store_with_nowhere_to_keep_it_is_refused_before_anything_runs(tmp_path):
+    from orchestrator.errors import ConfigError
+    from orchestrator.store import ParquetResultsStore
+
+    asks = parse_experiment({"name": "m", "outputs": {"save_model": True}})
+    memory = InMemoryResultsStore()
+    with pytest.raises(ConfigError, match="outputs.save_model: .*nowhere to keep models.*s3://"):
+        plan_run(asks, memory)
+    assert memory.sweeps() == []  # nothing written
+    plan = plan_run(asks, ParquetResultsStore(str(tmp_path)))  # a directory has a place for them
+    assert plan.to_run == 1 and plan.check[0].artifacts_root == str(tmp_path)
+    assert plan_run(parse_experiment({"name": "m"}), memory).to_run == 1  # not asked: runs

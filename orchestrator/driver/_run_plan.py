@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from orchestrator.config import Experiment, grid_points, sweep_size
 from orchestrator.plan import PlannedTrials, SearchTrials, TrialSource, expand_sweep, plan_sweep, specs_for_point
+from orchestrator.errors import ConfigError
 from orchestrator.store import ResultsStore
 from orchestrator.trial import TrialSpec, param_column, user_param_column
 
@@ -37,6 +38,15 @@ def specs_for_run(specs: list[TrialSpec], artifacts_root: str | None, rerun: boo
     return [dataclasses.replace(s, artifacts_root=artifacts_root, fresh_start=rerun) for s in specs]
 
 
+def check_artifacts_fit(experiment: Experiment, store: ResultsStore) -> None:
+    """A saved model is asked for by name, so a store with nowhere to put it (in memory) is
+    refused before anything runs, not found empty afterwards. (Checkpoints and TensorBoard
+    logs are on by default and only help: a store without a place for them runs without.)"""
+    if experiment.outputs.save_model and store.artifacts_root is None:
+        raise ConfigError(f"outputs.save_model: this store ({type(store).__name__}) has nowhere to keep models; "
+                          "use a directory or a URI (s3://, gs://) as the store, or set outputs.save_model=false")
+
+
 def column_for_path(path: str) -> str:
     """The results column of a dotted config field (``model.params.<key>``: ``model_<key>``)."""
     section, _, leaf = path.partition(".")
@@ -46,6 +56,7 @@ def column_for_path(path: str) -> str:
 
 
 def plan_run(experiment: Experiment, store: ResultsStore, rerun: bool = False) -> RunPlan:
+    check_artifacts_fit(experiment, store)
     finished = set() if rerun else store.finished_trial_ids(experiment.name)
     if experiment.sweep.method != "tpe":
         specs = expand_sweep(experiment)
