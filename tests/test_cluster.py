@@ -182,7 +182,9 @@ def _trainer_pids_on(node: Node) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(s3_server):
+    # s3_server first: it puts the S3 credentials in the environment the nodes inherit, as a
+    # real cluster's nodes have theirs (instance role, or the variables set on every node).
     if ray.is_initialized():
         ray.shutdown()
     # The cluster's token: ~/.ray/auth_token, made once as a user would (`ray start` will not).
@@ -328,6 +330,42 @@ def test_trials_of_a_lost_node_run_again_elsewhere_and_are_stored_once(cluster, 
     assert all(r["status"] == "completed" and r["epochs_run"] == 3 for r in rows)
     retried = [r for r in rows if r["attempts"] > 1]
     assert retried and all(r["node_id"] != extra.node_id for r in retried)
+
+
+def test_with_the_store_on_s3_a_lost_nodes_trial_resumes_on_another_node_from_its_checkpoint(
+        cluster, s3_server, tmp_path):
+    """No shared disk: the nodes reach each other's checkpoints only through the bucket."""
+    extra = cluster.add_node("extra")
+    uri = s3_server.store_uri(s3_server.new_bucket())
+    args = ["run", QUICKSTART, "--address", cluster.address, "--store", uri, "--name", "s3-lost",
+            "--set", "training.epochs=20", "--set", "resources.trainers=3", "--set", "outputs.tensorboard=false"]
+    with (tmp_path / "orch.log").open("w") as log:
+        sweep = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=REPO, env=cluster.env(),
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    prefix = uri.split("?")[0].removeprefix("s3://") + "/checkpoints/s3-lost"
+    try:
+        deadline = time.monotonic() + 240
+        # Every running trial (one on each node) has a checkpoint in the bucket.
+        while not (_trainer_pids_on(extra)
+                   and len([f for f in s3_server.files(prefix) if f.endswith("/state.json")]) >= 3):
+            assert sweep.poll() is None and time.monotonic() < deadline, (tmp_path / "orch.log").read_text()[-3000:]
+            time.sleep(0.3)
+        cluster.kill(extra)
+        returncode = sweep.wait(timeout=300)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.wait()
+    log = (tmp_path / "orch.log").read_text()
+    assert returncode == 0, log[-3000:]
+    rows = ParquetResultsStore(uri).read_trials("s3-lost").to_pylist()
+    assert len(rows) == 4 and all(r["status"] == "completed" and r["epochs_run"] == 20 for r in rows)
+    retried = [r for r in rows if r["attempts"] > 1]
+    assert retried, log[-3000:]
+    for r in retried:
+        assert r["node_id"] != extra.node_id
+        assert r["resumed_epochs"] >= 1  # from the checkpoint the lost node left in the bucket
+    assert not s3_server.files(prefix)
 
 
 def test_a_sweep_job_runs_the_config_from_its_uploaded_directory(tmp_path, monkeypatch):
