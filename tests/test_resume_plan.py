@@ -153,3 +153,23 @@ def test_a_saved_model_on_a_store_with_nowhere_to_keep_it_is_refused_before_anyt
     plan = plan_run(asks, ParquetResultsStore(str(tmp_path)))  # a directory has a place for them
     assert plan.to_run == 1 and plan.check[0].artifacts_root == str(tmp_path)
     assert plan_run(parse_experiment({"name": "m"}), memory).to_run == 1  # not asked: runs
+
+
+def test_a_tpe_search_rerun_with_other_fixed_settings_is_refused_not_answered_with_the_old_trials():
+    from orchestrator.errors import ConfigError
+
+    before = parse_experiment(TPE)  # 2 epochs
+    store = InMemoryResultsStore()
+    store.save_config(before)
+    for lr in (0.001, 0.01):
+        store.append(*_store(before, {"training.learning_rate": lr, "model.activation": "relu"},
+                             TrialStatus.COMPLETED, 0.9, 2))
+    changed = parse_experiment({**TPE, "training": {"epochs": 3}})
+    with pytest.raises(ConfigError, match=r"2 stored trial\(s\) .*training\.epochs changed.*--name.*--rerun"):
+        plan_run(changed, store)
+    assert plan_run(changed, store, rerun=True).to_run == 6  # from scratch, as the message says
+    # The same settings go on from the store: its 2 trials count.
+    plan = plan_run(before, store)
+    assert (plan.skipped, plan.to_run, plan.told) == (2, 4, 2)
+    # Under a new name the changed search starts its own history.
+    assert plan_run(parse_experiment({**TPE, "name": "tpe-3", "training": {"epochs": 3}}), store).to_run == 6

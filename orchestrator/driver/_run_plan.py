@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from orchestrator.config import Experiment, grid_points, sweep_size
-from orchestrator.plan import PlannedTrials, SearchTrials, TrialSource, expand_sweep, plan_sweep, specs_for_point
+from orchestrator.plan import PlannedTrials, builder_code_of, SearchTrials, TrialSource, expand_sweep, plan_sweep, specs_for_point
 from orchestrator.errors import ConfigError
 from orchestrator.store import ResultsStore
 from orchestrator.trial import TrialSpec, param_column, user_param_column
@@ -36,6 +36,51 @@ def specs_for_run(specs: list[TrialSpec], artifacts_root: str | None, rerun: boo
     """The specs as trainers get them: where artifacts go, and under ``--rerun`` a fresh
     start, so a checkpoint left by an earlier run is deleted instead of resumed from."""
     return [dataclasses.replace(s, artifacts_root=artifacts_root, fresh_start=rerun) for s in specs]
+
+
+def _refuse_foreign_history(experiment: Experiment, store: ResultsStore, rows: list[dict]) -> None:
+    """A search rebuilt from the store must learn from its own trials only. A stored trial
+    whose id is not the one this experiment gives its point was run under other fixed
+    settings (``--set training.epochs=2`` on a sweep stored at 10 epochs): counting it would
+    report the old results as this run's and end the search before it began. Refused, with
+    the fields that changed where the stored experiment says."""
+    sweep = experiment.sweep
+    paths = [*sweep.grid, *sweep.space]
+    code, models = builder_code_of(experiment), {}
+    foreign = 0
+    for row in rows:
+        point = {path: row[column_for_path(path)] for path in paths}
+        if row["trial_id"] not in {s.trial_id for s in specs_for_point(experiment, point, models, code)}:
+            foreign += 1
+    if foreign:
+        changed = _changed_fields(store, experiment)
+        what = f" ({', '.join(changed)} changed)" if changed else ""
+        raise ConfigError(
+            f"sweep {experiment.name!r}: {foreign} stored trial(s) of this {sweep.method} search ran with other fixed "
+            f"settings{what}, so they cannot count for this one; give the search a new --name, or --rerun to "
+            "search again from scratch under this name"
+        )
+
+
+def _changed_fields(store: ResultsStore, experiment: Experiment) -> list[str]:
+    """Dotted fields outside ``sweep`` whose value differs from the last stored experiment's."""
+    import yaml
+
+    texts = store.read_configs(experiment.name)
+    try:
+        before = yaml.safe_load(texts[-1]) if texts else None
+    except yaml.YAMLError:
+        return []
+    if not isinstance(before, dict):
+        return []
+    now = experiment.to_dict()
+    changed = []
+    for section, fields in now.items():
+        if section in ("name", "description", "sweep") or not isinstance(fields, dict):
+            continue
+        old = before.get(section) or {}
+        changed += [f"{section}.{k}" for k, v in fields.items() if isinstance(old, dict) and k in old and old[k] != v]
+    return changed
 
 
 def check_artifacts_fit(experiment: Experiment, store: ResultsStore) -> None:
@@ -85,6 +130,7 @@ def _plan_search(experiment: Experiment, store: ResultsStore, finished: set[str]
     if not rerun:
         rows = select_trials(store, Where.of(sweep=experiment.name)).to_pylist()
         rows = [r for r in rows if r["trial_id"] in finished or r["status"] == "failed"]
+        _refuse_foreign_history(experiment, store, rows)
         history = history_from_rows(rows, [*sweep.grid, *sweep.space], sweep.metric, column_for_path, seeds=seeds)
         told = sampler.rebuild(history)
         told_points = {point_key(o.point) for o in history}

@@ -12,7 +12,7 @@ Trainers import it too (fusion keys, stopping rules), so it stays light to impor
 - ``_stopping``: stopping rules applied at the end of an epoch (early stopping, halving)
 """
 
-from orchestrator.plan._expand import expand_sweep, planned_points, specs_for_point
+from orchestrator.plan._expand import builder_code_of, expand_sweep, planned_points, specs_for_point
 from orchestrator.plan._fusion import GroupTaker, auto_sizes, choose_group_size, fusion_key, steps_per_trial
 from orchestrator.plan._scheduler import (
     FailureAction,
@@ -36,6 +36,7 @@ __all__ = [
     "expand_sweep",
     "planned_points",
     "specs_for_point",
+    "builder_code_of",
     "SweepPlan",
     "plan_sweep",
     "FailureAction",
