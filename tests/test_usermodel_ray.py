@@ -3,6 +3,8 @@ every bad builder refused in one line (exit 2) before any trial runs, nothing st
 
 from __future__ import annotations
 
+import re
+
 import shutil
 from pathlib import Path
 
@@ -92,3 +94,43 @@ def test_a_bad_builder_is_one_line_before_any_trial(local_ray, tmp_path, capsys,
     (line,) = [text for text in capsys.readouterr().err.strip().splitlines() if not text.startswith("[orch ")]
     assert line.startswith("orch run: error: model.builder") and message in line, line
     assert ParquetResultsStore(str(store)).read_trials().num_rows == 0
+
+
+_READS_WIDTH = _model("    x = keras.layers.Dense(params['width'] if 'deep' not in params or params['deep'] else 4)(x)\n"
+                      "    units = params.get('filters', 8)\n"
+                      f"    return keras.Model(inputs, {_SOFTMAX}(keras.layers.Dense(units)(x)))")
+
+
+@pytest.mark.parametrize(("params", "refused"), [
+    ("{width: 8, filter: 3}", "model.params.filter: the builder \\S*bad.py:build never reads it; did you mean 'filters'\\?"),
+    ("{width: 8, colour: red}", "model.params.colour: the builder \\S*bad.py:build never reads it; remove it"),
+    ("{width: 8, filters: 3}", None),  # read through .get
+    ("{width: 8, deep: true}", None),  # read through `in` and []
+], ids=["typo", "unknown", "get", "contains"])
+def test_a_model_param_the_builder_never_reads_is_refused_before_any_trial(local_ray, tmp_path, capsys, params,
+                                                                           refused):
+    (tmp_path / "bad.py").write_text(_READS_WIDTH)
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"model:\n  builder: bad.py:build\n  params: {params}\ndataset: {{name: mnist_sample}}\n"
+                      "training:\n  epochs: 1\n")
+    store = tmp_path / "store"
+    code = main(["run", str(config), "--store", str(store)])
+    err = capsys.readouterr().err
+    if refused is None:
+        assert code == 0, err[-2000:]
+        return
+    assert code == 2
+    (line,) = [text for text in err.strip().splitlines() if not text.startswith("[orch ")]
+    assert re.match(f"orch run: error: {refused}", line), line
+    assert ParquetResultsStore(str(store)).read_trials().num_rows == 0
+
+
+def test_a_param_read_for_some_values_of_the_sweep_is_not_refused(local_ray, tmp_path, capsys):
+    # `width` is read only where `deep` is true: one of the two points reads it, so it is used.
+    (tmp_path / "bad.py").write_text(_model(
+        "    if params['deep']:\n        x = keras.layers.Dense(params['width'])(x)\n"
+        f"    return keras.Model(inputs, {_SOFTMAX}(x))"))
+    config = tmp_path / "exp.yaml"
+    config.write_text("model:\n  builder: bad.py:build\n  params: {width: 8}\ndataset: {name: mnist_sample}\n"
+                      "training:\n  epochs: 1\nsweep:\n  grid:\n    model.params.deep: [true, false]\n")
+    assert main(["run", str(config), "--store", str(tmp_path / "store")]) == 0, capsys.readouterr().err[-2000:]

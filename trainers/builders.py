@@ -42,6 +42,69 @@ class BuilderError(ValueError):
     """The user's builder cannot be used: one line saying why and how to fix it."""
 
 
+class ParamReads:
+    """Which ``model.params`` keys a builder looked at while it built (``read``; keys it asked
+    for but was not given are there too), or ``everything`` when it iterated or copied the
+    whole mapping. A key given that no build read is a typo or a leftover (see
+    cluster/validation.py)."""
+
+    def __init__(self) -> None:
+        self.read: set[str] = set()
+        self.everything = False
+
+
+class _RecordingParams(dict):
+    """``params`` as the builder gets it during the model check, noting each key it reads."""
+
+    def __init__(self, data: dict[str, Any], reads: ParamReads) -> None:
+        super().__init__(data)
+        self._reads = reads
+
+    def __getitem__(self, key: Any) -> Any:
+        self._reads.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._reads.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: Any) -> bool:
+        self._reads.read.add(key)
+        return super().__contains__(key)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self._reads.read.add(key)
+        return super().setdefault(key, default)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self._reads.read.add(key)
+        return super().pop(key, *default)
+
+    # Whole-mapping uses (``**params``, loops, copies): every key counts as read.
+    def _all(self) -> None:
+        self._reads.everything = True
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._all()
+        return super().__iter__()
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        self._all()
+        return super().keys()
+
+    def items(self):  # type: ignore[no-untyped-def]
+        self._all()
+        return super().items()
+
+    def values(self):  # type: ignore[no-untyped-def]
+        self._all()
+        return super().values()
+
+    def copy(self) -> dict[str, Any]:
+        self._all()
+        return dict(super().items())
+
+
 def builder_params(config: ModelConfig) -> dict[str, Any]:
     """What the builder receives as ``params``: a copy of ``model.params`` for a user
     builder; for a built-in, its fields (defaults filled by sweep expansion)."""
@@ -101,6 +164,7 @@ def build_model(
     regularize: Regularize = "all",
     augment_shift: float = 0.0,
     builder_code: str | None = None,
+    reads: ParamReads | None = None,
 ) -> keras.Model:
     """Build ``config``'s model (a built-in ``config.name`` or the user's ``config.builder``)
     for uint8 images of ``input_shape`` and ``num_classes`` classes.
@@ -113,6 +177,7 @@ def build_model(
     translation by up to that fraction of the image size, active in training only (Keras
     skips it in evaluate and predict); it has no weights, so the parameter count is the
     architecture's. ``builder_code``: the source hash the trial id was made from.
+    ``reads``: note which ``model.params`` keys a user builder reads (the model check).
 
     Raises ValueError for an unknown model, an unknown ``regularize``, or a ``filters`` /
     ``hidden_units`` list of the wrong length for the model; ``BuilderError`` (a ValueError)
@@ -121,6 +186,8 @@ def build_model(
     """
     builder = resolve_builder(config, builder_code)
     params = builder_params(config)
+    if reads is not None and config.builder is not None:
+        params = _RecordingParams(params, reads)
     if config.builder is None:
         def build() -> keras.Model:
             return builder(params, tuple(input_shape), num_classes)
