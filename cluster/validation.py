@@ -28,57 +28,144 @@ _SAMPLE = 2
 
 # num_cpus=0, like the dataset load: the trainers started beside it hold every CPU.
 @ray.remote(num_cpus=0)
-def _check_models(models: list[tuple[Any, Any, str | None]], data: Any) -> list[tuple[str | None, set[str] | None]]:
-    """For each (model config, dataset config, builder code): (None, or what is wrong; the
-    ``model.params`` keys the builder read, None when it took the whole mapping)."""
+def _check_models(models: list[tuple[Any, Any, Any, str | None]], data: Any) -> list[tuple[str | None, set[str] | None]]:
+    """For each (model config, dataset config, training config, builder code): (None, or
+    what is wrong; the ``model.params`` keys the builder read, None when it took the whole
+    mapping)."""
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return [_check_one(model, dataset, code, data) for model, dataset, code in models]
+    return [_check_one(model, dataset, training, code, data) for model, dataset, training, code in models]
 
 
-def _check_one(model: Any, dataset: Any, code: str | None, data: Any) -> tuple[str | None, set[str] | None]:
+def _check_one(model: Any, dataset: Any, training: Any, code: str | None, data: Any) -> tuple[str | None, set[str] | None]:
     from trainers.builders import ParamReads
 
     reads = ParamReads()
-    problem = _check_build(model, dataset, code, data, reads)
+    problem = _check_build(model, dataset, training, code, data, reads)
     return problem, (None if reads.everything else {k for k in reads.read if isinstance(k, str)})
 
 
-def _check_build(model: Any, dataset: Any, code: str | None, data: Any, reads: Any) -> str | None:
+def _check_build(model: Any, dataset: Any, training: Any, code: str | None, data: Any, reads: Any) -> str | None:
     import keras
     import numpy as np
 
     from trainers.builders import BuilderError, build_model
 
     keras.backend.clear_session()
+    problem = _labels_fit_loss(training, data)
+    if problem is not None:
+        return problem
     try:
         built = build_model(model, data.input_shape, data.num_classes, normalize=dataset.normalize, builder_code=code,
-                            reads=reads)
+                            reads=reads, input_dtype=str(data.x_train.dtype))
     except BuilderError as e:
         return str(e)
     label = _label(model)
     try:
         out = np.asarray(built(data.x_train[:_SAMPLE], training=False))
     except Exception as e:  # noqa: BLE001 - the user's model failed on real images: their error, one line
-        line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        return (f"model.builder {label}: the model fails on {tuple(data.input_shape)} images: "
-                f"{type(e).__name__}: {line}")
-    want = (min(_SAMPLE, len(data.x_train)), data.num_classes)
-    if out.shape != want:
-        return (f"model.builder {label}: the model's output has shape {tuple(out.shape[1:])} per image, expected "
-                f"({data.num_classes},), one probability per class of {dataset.name}; end it with "
-                "keras.layers.Dense(num_classes, activation='softmax')")
-    if not (np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3)):
-        return (f"model.builder {label}: the model's outputs are not probabilities (they do not sum to 1); "
-                "end it with activation='softmax' (orch's loss takes probabilities, not logits)")
+        return f"{label}: the model fails on {tuple(data.input_shape)} inputs: {_first_line(e)}"
+    return _output_fits(label, out, training, data, dataset) or _objective_runs(training, data, out)
+
+
+def _first_line(e: BaseException) -> str:
+    line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return f"{type(e).__name__}: {line}"[:300]
+
+
+def _labels_fit_loss(training: Any, data: Any) -> str | None:
+    """Integer class labels for a classification loss, float targets for a regression one."""
+    from orchestrator.config import is_user_function, loss_label, loss_name
+    from orchestrator.config._objectives import REGRESSION_LOSSES, SPARSE_LOSSES
+
+    if is_user_function(training.loss):
+        return None
+    name = loss_name(training.loss)
+    if data.classification and name in REGRESSION_LOSSES:
+        return (f"training.loss: {loss_label(training.loss)} compares values, but the labels are integer class ids; "
+                "give float targets (y.astype('float32')) for a regression, or a classification loss "
+                "(sparse_categorical_crossentropy, binary_crossentropy)")
+    if not data.classification and name in SPARSE_LOSSES:
+        return (f"training.loss: {name} takes integer class ids, but the labels are float targets (a regression); "
+                "use a regression loss (mse, mae, huber) or save the labels as integers")
+    return None
+
+
+def _output_fits(label: str, out: Any, training: Any, data: Any, dataset: Any) -> str | None:
+    """The model's output per example fits the labels and the loss."""
+    import numpy as np
+
+    from orchestrator.config import from_logits, is_user_function, loss_name
+
+    shape = tuple(out.shape[1:])
+    name = None if is_user_function(training.loss) else loss_name(training.loss)
+    if not data.classification:
+        want = data.label_shape or (1,)
+        if shape != want and shape != data.label_shape:
+            return (f"{label}: the model's output has shape {shape} per example, but the targets {want}; "
+                    f"end it with keras.layers.Dense({want[-1] if want else 1}) (no activation, for a regression)")
+        return None
+    binary = data.num_classes == 2 and shape == (1,)
+    if shape != (data.num_classes,) and not binary:
+        return (f"{label}: the model's output has shape {shape} per example, expected ({data.num_classes},), one "
+                f"value per class of {dataset.name}; end it with keras.layers.Dense(num_classes, activation='softmax')"
+                + (" (or Dense(1, activation='sigmoid') with loss: binary_crossentropy)" if data.num_classes == 2 else ""))
+    logits = from_logits(training.loss)
+    if name == "sparse_categorical_crossentropy" and binary:
+        return (f"{label}: one output per example is a binary classifier; use loss: binary_crossentropy, "
+                "or end the model with Dense(2, activation='softmax')")
+    if name == "binary_crossentropy" and not binary:
+        return (f"{label}: loss binary_crossentropy takes one output per example (Dense(1, activation='sigmoid')) "
+                f"for 2 classes; for {data.num_classes} classes use sparse_categorical_crossentropy")
+    if name == "sparse_categorical_crossentropy" and not logits and not (
+            np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3)):
+        return (f"{label}: the model's outputs are not probabilities (they do not sum to 1); end it with "
+                "activation='softmax', or say they are logits: loss: {name: sparse_categorical_crossentropy, "
+                "from_logits: true}")
+    if name == "binary_crossentropy" and not logits and not (np.all(out >= 0) and np.all(out <= 1)):
+        return (f"{label}: the model's outputs are not probabilities in [0, 1]; end it with activation='sigmoid', "
+                "or say they are logits: loss: {name: binary_crossentropy, from_logits: true}")
+    return None
+
+
+def _objective_runs(training: Any, data: Any, out: Any) -> str | None:
+    """The loss and each metric, run on the sample batch: they must not raise, and give one
+    finite value per example (or their mean)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from orchestrator.config import loss_label, metric_label
+    from trainers.builders import BuilderError
+    from trainers.objectives import objective_for
+
+    try:
+        objective = objective_for(training, data.classification)
+    except BuilderError as e:
+        return str(e)
+    y = tf.constant(data.y_train[: len(out)])
+    pred = tf.constant(out)
+    checks = [(f"training.loss {loss_label(training.loss)}", objective.loss)]
+    checks += [(f"training.metrics {metric_label(m)}", fn) for m, (_, fn) in zip(training.metrics, objective.metrics)]
+    for what, fn in checks:
+        try:
+            values = np.asarray(fn(y, pred))
+        except Exception as e:  # noqa: BLE001 - the user's function (or a Keras one on unfit data): one line
+            return f"{what}: fails on a sample batch (labels {tuple(y.shape)} {y.dtype.name}, outputs {tuple(pred.shape)}): {_first_line(e)}"
+        if values.ndim > 0 and values.shape[0] != len(out):
+            return (f"{what}: returns shape {values.shape} for a batch of {len(out)}; return one value per "
+                    "example (batch,) or their mean (a scalar)")
+        if not np.all(np.isfinite(values)):
+            return f"{what}: returns NaN or infinite values on a sample batch; check the function"
     return None
 
 
 def _label(model: Any) -> str:
     from orchestrator.usercode import builder_label
 
-    return builder_label(model.builder)
+    if model.builder is None:
+        return f"model {model.name}"
+    return f"model.builder {builder_label(model.builder)}"
 
 
 def validate_models(specs: list[TrialSpec], datasets: dict[str, ray.ObjectRef], dataset_key: Any) -> None:
@@ -121,11 +208,13 @@ def _refuse_unread_params(checked: list[tuple[Any, set[str] | None]]) -> None:
     the sweep but not others is used; a builder that took the whole mapping reads every key."""
     import difflib
 
+    from orchestrator.usercode import builder_label
+
     given: dict[str, str] = {}
     read: set[str] = set()
     for model, keys in checked:
         for key in model.params:
-            given.setdefault(key, _label(model))
+            given.setdefault(key, builder_label(model.builder))
         read |= set(model.params) if keys is None else keys
     for key, label in given.items():
         if key not in read:
@@ -135,19 +224,30 @@ def _refuse_unread_params(checked: list[tuple[Any, set[str] | None]]) -> None:
                              "or read it in the builder (params[" + repr(key) + "])")
 
 
+def _needs_check(spec: TrialSpec) -> bool:
+    """User models; built-ins on the user's data or with a loss or metrics of the user's
+    choosing (a built-in on its own MNIST-like data with its own loss is orch's to get right)."""
+    from orchestrator.config import BUILTIN_DATASETS, TrainingConfig
+
+    default = TrainingConfig()
+    return (spec.model.builder is not None or spec.dataset.name not in BUILTIN_DATASETS
+            or spec.training.loss != default.loss or spec.training.metrics != default.metrics)
+
+
 def submit_model_checks(specs: list[TrialSpec], datasets: dict[str, ray.ObjectRef], dataset_key: Any) -> ModelChecks:
     """Start the checks of :func:`validate_models` without waiting for them."""
-    groups: dict[str, dict[str, tuple[Any, Any, str | None]]] = {}
+    groups: dict[str, dict[str, tuple[Any, Any, Any, str | None]]] = {}
     for spec in specs:
-        if spec.model.builder is None:
+        if not _needs_check(spec):
             continue
         key = dataset_key(spec.dataset)
-        groups.setdefault(key, {}).setdefault(repr((spec.model, spec.builder_code)), (spec.model, spec.dataset, spec.builder_code))
+        what = repr((spec.model, spec.builder_code, spec.training.loss, spec.training.metrics))
+        groups.setdefault(key, {}).setdefault(what, (spec.model, spec.dataset, spec.training, spec.builder_code))
     refs, checked = [], []
     for key, models in groups.items():
         try:
             refs.append(_check_models.remote(list(models.values()), datasets[key]))
-            checked.append([model for model, _, _ in models.values()])
+            checked.append([model for model, _, _, _ in models.values()])
         except (pickle.PicklingError, TypeError, AttributeError) as e:
             builder = next(iter(models.values()))[0].builder
             raise InputError(

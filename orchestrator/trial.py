@@ -24,6 +24,9 @@ from orchestrator.config import (
     ResourcesConfig,
     StoppingConfig,
     TrainingConfig,
+    is_user_function,
+    loss_label,
+    metric_label,
 )
 from orchestrator.data_identity import data_digest
 
@@ -41,7 +44,7 @@ TRIAL_ID_VERSION = 1
 _NOT_IDENTITY = {"dataset": {"data_dir", "allow_pickle", "path", "loader", "params"}}
 # Fields added after results were stored: while at their default (which is the behaviour
 # from before they existed) they stay out of the hash, so stored trials keep their ids.
-_ADDED_LATER = {"training": {"augment_shift"}, "dataset": {"image_size"}, "model": {"builder", "params"}}
+_ADDED_LATER = {"training": {"augment_shift", "loss", "metrics"}, "dataset": {"image_size"}, "model": {"builder", "params"}}
 # Config fields that are not one column each: a builder's params become one column per key,
 # model_<key> (USER_PARAM_PREFIX); no built-in column starts with it (checked below).
 _NOT_A_COLUMN = {"model": {"params"}}
@@ -117,6 +120,7 @@ def trial_id_for(
     _add_data_digest(identity["dataset"], dataset)
     if model.builder is not None:
         identity["model"]["builder"] = builder_code or _builder_code(model.builder)
+    _functions_as_code(identity["training"])
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -150,6 +154,8 @@ class TrialSpec:
         values = {param_column(s, f.name): getattr(getattr(self, s), f.name) for s, f in identity_fields()}
         if self.model.builder is not None:
             values["builder"] = _builder_label(self.model.builder)
+        values["loss_function"] = loss_label(self.training.loss)
+        values["metrics"] = [metric_label(m) for m in self.training.metrics]
         values.update((user_param_column(k), v) for k, v in self.model.params.items())
         return values
 
@@ -161,10 +167,15 @@ class TrialSpec:
         return " ".join(parts)
 
 
+# training.loss is the column loss_function: "loss" is the loss's value in the epochs table.
+_RENAMED = {("training", "loss"): "loss_function"}
+
+
 def param_column(section: str, key: str) -> str:
     """Column name of a config field in the results tables: the leaf name, except the
-    sections' ``name`` fields, which become ``dataset`` and ``model``."""
-    return section if key == "name" else key
+    sections' ``name`` fields, which become ``dataset`` and ``model``, and ``training.loss``
+    (``loss_function``)."""
+    return section if key == "name" else _RENAMED.get((section, key), key)
 
 
 def user_param_column(key: str) -> str:
@@ -176,6 +187,15 @@ def _builder_code(builder: Any) -> str:
     from orchestrator.usercode import builder_code  # reads files; only for builder models
 
     return builder_code(builder)
+
+
+def _functions_as_code(training: dict[str, Any]) -> None:
+    """The user's loss and metric functions enter a trial id as their code, as builders do:
+    moving the file keeps the ids, editing it changes them."""
+    if "loss" in training and is_user_function(training["loss"]):
+        training["loss"] = _builder_code(training["loss"])
+    if "metrics" in training:
+        training["metrics"] = [_builder_code(m) if is_user_function(m) else m for m in training["metrics"]]
 
 
 def _builder_label(builder: Any) -> str:
@@ -202,10 +222,18 @@ _check_columns_unique()
 class EpochRecord:
     epoch: int  # 1-based
     loss: float
-    accuracy: float
+    accuracy: float | None  # None where the task has no accuracy (a regression)
     val_loss: float
-    val_accuracy: float
+    val_accuracy: float | None
     seconds: float
+    # training.metrics on the epoch's training batches (<name>) and validation data (val_<name>).
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def value(self, name: str) -> float | None:
+        """The epoch's ``loss``, ``val_accuracy``, ``mae``, ``val_mae`` ... (None: not logged)."""
+        if name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            return getattr(self, name)
+        return self.metrics.get(name)
 
 
 @dataclass
@@ -221,6 +249,7 @@ class TrialResult:
     epochs: list[EpochRecord] = field(default_factory=list)
     test_loss: float | None = None
     test_accuracy: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)  # training.metrics on test data, by name
     param_count: int | None = None
     global_batch_size: int | None = None
     # Timings

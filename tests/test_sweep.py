@@ -69,7 +69,7 @@ CHANGES = {
                  "regularize": "dense", "lr_schedule": "exponential", "decay_rate": 0.5, "decay_steps": 2,
                  "decay_unit": "step", "staircase": True, "clipnorm": 1.0, "augment_shift": 0.1,
                  "early_stopping_patience": 3, "early_stopping_monitor": "val_accuracy",
-                 "restore_best_weights": False},
+                 "restore_best_weights": False, "loss": "mse", "metrics": ["mae"]},
     "model": {"name": "one_conv", "activation": "tanh", "filters": [8], "kernel_size": 3, "hidden_units": [64],
               "pooling": "avg", "padding": "valid", "pool_size": 3, "dropout": 0.25,
               "initializer": "truncated_normal", "init_stddev": 0.05, "bias_init": 0.0, "params": {"width": 8}},

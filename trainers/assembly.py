@@ -26,6 +26,7 @@ def assemble(
     kernel_regularizer: keras.regularizers.Regularizer | None = None,
     regularize: str = "all",
     name: str | None = None,
+    input_dtype: str = "uint8",
 ) -> keras.Model:
     """The trial's model: uint8 input -> float (scaled to [0, 1] when ``normalize``) ->
     random shifts (``augment_shift`` > 0, training only) -> the built model.
@@ -46,7 +47,10 @@ def assemble(
         augmentation = shared_layers()  # made now if the builder did not ask (user builders)
     finally:
         _SHARED.clear()
-    front = [keras.Input(shape=tuple(input_shape), dtype="uint8"), _to_float(normalize), *augmentation]
+    # uint8 images are cast (and scaled) by the model; other data (float features, int ids)
+    # goes in as it is.
+    cast = [_to_float(normalize)] if input_dtype == "uint8" else []
+    front = [keras.Input(shape=tuple(input_shape), dtype=input_dtype), *cast, *augmentation]
     body = list(built.layers) if isinstance(built, keras.Sequential) else [built]
     model = keras.Sequential([*front, *body], name=name or built.name)
     if kernel_regularizer is not None:

@@ -33,7 +33,7 @@ from orchestrator.usercode import builder_code, builder_label, parse_builder
 from trainers.assembly import assemble
 from trainers.models import BUILDERS, Regularize, builtin_params
 
-__all__ = ["BuilderError", "Builder", "build_model", "resolve_builder", "builder_params", "call_builder"]
+__all__ = ["BuilderError", "Builder", "build_model", "resolve_builder", "builder_params", "call_builder", "load_function"]
 
 Builder = Callable[[dict[str, Any], tuple[int, ...], int], keras.Model]
 
@@ -138,6 +138,17 @@ def resolve_builder(config: ModelConfig, code: str | None = None) -> Builder:
     return function
 
 
+def load_function(value: str, key: str) -> Any:
+    """The user's function behind a reference ``'file.py:fn'`` / ``'module:fn'`` (a loss, a
+    metric), found as builders are (shipped copies first); BuilderError naming ``key``."""
+    ref = parse_builder(value)
+    module = _load_file(ref.location, ref.name, None, key) if ref.kind == "file" else _load_module(ref.location, value, None, key)
+    function = getattr(module, ref.name, None)
+    if not callable(function):
+        raise BuilderError(f"{key}: {ref.location} has no function {ref.name!r}")
+    return function
+
+
 def call_builder(builder: Builder, params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
                  label: str) -> keras.Model:
     """Call the builder; anything it raises or returns other than a ``keras.Model`` is a
@@ -165,6 +176,7 @@ def build_model(
     augment_shift: float = 0.0,
     builder_code: str | None = None,
     reads: ParamReads | None = None,
+    input_dtype: str = "uint8",
 ) -> keras.Model:
     """Build ``config``'s model (a built-in ``config.name`` or the user's ``config.builder``)
     for uint8 images of ``input_shape`` and ``num_classes`` classes.
@@ -185,6 +197,11 @@ def build_model(
     inside ``strategy.scope()`` so the variables are placed by the strategy.
     """
     builder = resolve_builder(config, builder_code)
+    if not num_classes and config.builder is None:
+        raise BuilderError(f"model: the built-in {config.name} is a classifier, and these labels are float "
+                           "regression targets; give your own model (model.builder: 'file.py:function') or integer class labels")
+    # A regression's builder gets num_classes None: its output is the targets' shape.
+    num_classes = num_classes or None  # type: ignore[assignment]
     params = builder_params(config)
     if reads is not None and config.builder is not None:
         params = _RecordingParams(params, reads)
@@ -201,6 +218,7 @@ def build_model(
         return assemble(
             build, input_shape, normalize=normalize, augment_shift=augment_shift,
             kernel_regularizer=kernel_regularizer, regularize=regularize, name=config.name,
+            input_dtype=input_dtype,
         )
 
     if config.builder is None:
@@ -242,18 +260,18 @@ def _candidates(path: Path) -> list[Path]:
 _LOADED: dict[str, Any] = {}  # code -> module: a file is executed once per version per process
 
 
-def _load_file(location: str, name: str, code: str | None) -> Any:
+def _load_file(location: str, name: str, code: str | None, what: str = "model.builder") -> Any:
     path = Path(location).expanduser()
     candidates = _candidates(path)
     chosen = next((p for p in candidates if code is None or _digest(p, name) == code), None)
     if chosen is None:
         if candidates:
             raise BuilderError(
-                f"model.builder: {path} changed since the sweep was planned; run the same command again "
+                f"{what}: {path} changed since the sweep was planned; run the same command again "
                 "(trials already stored are kept)"
             )
         raise BuilderError(
-            f"model.builder: {path} is not on this node ({'shipped copy not found; ' if code else ''}"
+            f"{what}: {path} is not on this node ({'shipped copy not found; ' if code else ''}"
             "run through `orch run --address` or `orch submit`, which ship it, or put it on a shared file system)"
         )
     key = code or _digest(chosen, name)
@@ -261,23 +279,23 @@ def _load_file(location: str, name: str, code: str | None) -> Any:
         module_name = f"orch_user_{key.replace(':', '_')}"
         spec = importlib.util.spec_from_file_location(module_name, chosen)
         if spec is None or spec.loader is None:
-            raise BuilderError(f"model.builder: cannot import {chosen} (not a Python file?)")
+            raise BuilderError(f"{what}: cannot import {chosen} (not a Python file?)")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # pickling by reference, dataclasses and typing need it there
         try:
             spec.loader.exec_module(module)
         except Exception as e:  # noqa: BLE001 - the user's module failed at import
             del sys.modules[module_name]
-            raise BuilderError(f"model.builder: importing {chosen} raised {type(e).__name__}: {_one_line(e)}") from e
+            raise BuilderError(f"{what}: importing {chosen} raised {type(e).__name__}: {_one_line(e)}") from e
         _LOADED[key] = module
     return _LOADED[key]
 
 
-def _load_module(name: str, builder: str, code: str | None) -> Any:
+def _load_module(name: str, builder: str, code: str | None, what: str = "model.builder") -> Any:
     try:
         module = importlib.import_module(name)
         if code is not None and builder_code(builder) != code and name in sys.modules:
             module = importlib.reload(module)  # this long-lived process imported an older version
     except Exception as e:  # noqa: BLE001 - the user's module failed at import
-        raise BuilderError(f"model.builder: importing {name} raised {type(e).__name__}: {_one_line(e)}") from e
+        raise BuilderError(f"{what}: importing {name} raised {type(e).__name__}: {_one_line(e)}") from e
     return module

@@ -122,7 +122,11 @@ def _train_group(
         key = tuple(group)
         if key not in fns:
             models = [branches[i].model for i in group]
-            fns[key] = build_train_fn(models, strategy, x, y), build_eval_fn(models, strategy, data.input_shape)
+            objectives = [branches[i].objective for i in group]
+            fns[key] = (build_train_fn(models, strategy, x, y, objectives=objectives),
+                        build_eval_fn(models, strategy, data.input_shape, objectives=objectives,
+                                      dtypes=(tf.as_dtype(data.x_train.dtype), tf.as_dtype(data.y_train.dtype)),
+                                      label_shape=data.label_shape))
         return fns[key]
 
     for epoch in range(min(len(b.records) for b in branches), training.epochs):
@@ -136,7 +140,7 @@ def _train_group(
         val = _evaluate(evaluate, data.x_val, data.y_val, eval_batch(replicas))
         share = (time.perf_counter() - t_epoch) / len(group)
         for row, i in enumerate(group):
-            record = EpochRecord(epoch + 1, *_mean(totals[row]), *_mean(val[row]), seconds=share)
+            record = _record(epoch + 1, branches[i], totals[row], val[row], share)
             branches[i].end_epoch(record, on_epoch, should_stop)
 
     for b in branches:
@@ -153,7 +157,8 @@ def _train_group(
         if b.spec.outputs.tensorboard and b.artifacts.tensorboard_dir is not None:
             from trainers.tensorboard import write_test_metrics  # tensorboard import only when used
 
-            write_test_metrics(b.artifacts.tensorboard_dir, *_mean(row), step=len(b.records))
+            loss, accuracy, metrics = _values(row, b)
+            write_test_metrics(b.artifacts.tensorboard_dir, loss, accuracy, step=len(b.records), metrics=metrics)
             b.artifacts.publish_tensorboard()
         b.artifacts.clear_checkpoints()
         b.artifacts.close()
@@ -237,11 +242,14 @@ def _train_epoch(train: Callable, seeds: list[int], epoch: int, n: int, batch: i
     """One epoch of every branch in ``seeds`` order: each its own permutation, cut into
     global batches (the last one ragged, as in fit()), STEPS_PER_CALL steps per call."""
     steps, tail = epoch_batches(seeds, epoch, n, batch)
-    totals = np.zeros((len(seeds), 3))
-    for start in range(0, steps.shape[1], trial_model.STEPS_PER_CALL):
-        totals += train(tf.constant(steps[:, start : start + trial_model.STEPS_PER_CALL])).numpy()
+    totals: np.ndarray | None = None  # float64 sums of the float32 per-call totals, as always
+    calls = [steps[:, start : start + trial_model.STEPS_PER_CALL] for start in range(0, steps.shape[1], trial_model.STEPS_PER_CALL)]
     if tail is not None:
-        totals += train(tf.constant(tail[:, None, :])).numpy()
+        calls.append(tail[:, None, :])
+    for call in calls:
+        part = train(tf.constant(call)).numpy()
+        totals = np.zeros(part.shape) + part if totals is None else totals + part
+    assert totals is not None  # an epoch has at least one batch
     return totals
 
 
@@ -252,10 +260,20 @@ def _evaluate(evaluate: Callable, x: np.ndarray, y: np.ndarray, batch: int) -> n
     return np.asarray(totals)
 
 
-def _mean(row: np.ndarray) -> tuple[float, float]:
-    """(loss, accuracy) from a [summed loss, correct, images] row."""
-    loss_sum, correct, images = (float(v) for v in row)
-    return loss_sum / images, correct / images
+def _values(row: np.ndarray, branch: Branch) -> tuple[float, float | None, dict[str, float]]:
+    """(loss, accuracy or None without one, {metric: value}) from a [summed loss, correct,
+    images, summed metrics...] row of ``branch``."""
+    loss_sum, correct, images = (float(v) for v in row[:3])
+    objective = branch.objective
+    metrics = {name: float(row[3 + j]) / images for j, name in enumerate(objective.metric_names)}
+    return loss_sum / images, (correct / images if objective.classification else None), metrics
+
+
+def _record(epoch: int, branch: Branch, train_row: np.ndarray, val_row: np.ndarray, seconds: float) -> EpochRecord:
+    loss, accuracy, metrics = _values(train_row, branch)
+    val_loss, val_accuracy, val_metrics = _values(val_row, branch)
+    metrics.update((f"val_{name}", value) for name, value in val_metrics.items())
+    return EpochRecord(epoch, loss, accuracy, val_loss, val_accuracy, seconds=seconds, metrics=metrics)
 
 
 def _result(
@@ -266,7 +284,7 @@ def _result(
     first = epochs[0].seconds if epochs else None
     steady = float(np.mean([r.seconds for r in epochs[1:]])) if len(epochs) > 1 else None
     per_epoch = steady if steady is not None else first
-    test_loss, test_accuracy = _mean(test_row)
+    test_loss, test_accuracy, test_metrics = _values(test_row, b)
     return TrialResult(
         trial_id=b.spec.trial_id,
         status=TrialStatus.STOPPED if b.stop_reason else TrialStatus.COMPLETED,
@@ -277,6 +295,7 @@ def _result(
         epochs=list(epochs),
         test_loss=test_loss,
         test_accuracy=test_accuracy,
+        test_metrics=test_metrics,
         param_count=int(b.model.count_params()),
         global_batch_size=batch,
         build_seconds=build_share,

@@ -14,11 +14,12 @@ from typing import Any
 
 import keras
 
+from orchestrator.config import metric_goal
 from orchestrator.plan import epoch_stop_reason
 from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
-from trainers.trial_model import compiled_model, resume
+from trainers.trial_model import compiled_model, resume, trial_objective
 
 __all__ = ["Branch"]
 
@@ -34,6 +35,7 @@ class Branch:
         # so seeding, building, and seeding again for the next branch gives each branch the
         # initial weights (and dropout / augmentation seeds) it gets when built alone.
         keras.utils.set_random_seed(spec.training.seed)
+        self.objective = trial_objective(spec, data)
         self.model = compiled_model(spec, data, steps_per_epoch, replicas)
         # Built now: the fused step traces every branch's update in one function, so no
         # optimizer may create variables during tracing.
@@ -87,7 +89,9 @@ class Branch:
 
 
 def _logs(record: EpochRecord) -> dict[str, float]:
-    return {k: getattr(record, k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    """What fit() would log: loss, accuracy (classifiers), the metrics, each with val_."""
+    logs = {k: getattr(record, k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    return {**{k: v for k, v in logs.items() if v is not None}, **record.metrics}
 
 
 def _epoch_callbacks(spec: TrialSpec, artifacts: TrialArtifacts) -> list[keras.callbacks.Callback]:
@@ -103,7 +107,7 @@ def _epoch_callbacks(spec: TrialSpec, artifacts: TrialArtifacts) -> list[keras.c
                 restore_best_weights=training.restore_best_weights,
                 # What "auto" resolves to inside fit(); outside it the compiled metrics
                 # that "auto" inspects for accuracy are not built yet.
-                mode="min" if monitor.endswith("loss") else "max",
+                mode=metric_goal(monitor),
             )
         )
     if outputs.tensorboard and artifacts.tensorboard_dir is not None:

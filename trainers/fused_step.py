@@ -22,11 +22,20 @@ from collections.abc import Callable, Sequence
 import keras
 import tensorflow as tf
 
-__all__ = ["build_train_fn", "build_eval_fn", "replica_share"]
+from trainers.objectives import DEFAULT_OBJECTIVE, Objective, summed
+
+__all__ = ["build_train_fn", "build_eval_fn", "replica_share", "totals_width"]
 
 # What a step returns per branch: summed loss (regularisation included, per image), correct
-# predictions, images. Summed, not averaged, so steps and replicas add up exactly.
+# predictions, images, then each of the branch's metrics summed (zeros past a branch's own
+# metrics: branches may log different ones). Summed, not averaged, so steps and replicas add
+# up exactly.
 _TOTALS = 3
+
+
+def totals_width(objectives: Sequence[Objective]) -> int:
+    """Columns of a step's totals for these branches."""
+    return _TOTALS + max((len(o.metrics) for o in objectives), default=0)
 
 
 def replica_share(global_size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -42,18 +51,23 @@ def _penalty(model: keras.Model) -> tf.Tensor:
     return tf.add_n(model.losses) if model.losses else tf.constant(0.0)
 
 
-def _sums(model: keras.Model, x: tf.Tensor, y: tf.Tensor, training: bool) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(summed cross-entropy, penalty, correct) of ``model`` on ``x, y``."""
-    probs = model(x, training=training)
-    # Keras' own loss function: it computes the loss from the softmax's logits (models.py).
-    ce = keras.losses.sparse_categorical_crossentropy(y, probs)
-    correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), y), tf.float32))
-    return tf.reduce_sum(ce), _penalty(model), correct
+def _sums(
+    model: keras.Model, objective: Objective, x: tf.Tensor, y: tf.Tensor, training: bool, width: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(summed loss, penalty, the rest of the totals row after loss: correct, images, each
+    metric summed, zeros to ``width``) of ``model`` on ``x, y``."""
+    out = model(x, training=training)
+    local = tf.cast(tf.shape(x)[0], tf.float32)
+    # Keras' own loss functions compute a softmax's loss from its logits (models.py).
+    loss_sum = summed(objective.loss(y, out), local)
+    metric_sums = [summed(fn(y, out), local) for _, fn in objective.metrics]
+    pad = [tf.constant(0.0)] * (width - _TOTALS - len(metric_sums))
+    return loss_sum, _penalty(model), tf.stack([objective.correct(y, out), local, *metric_sums, *pad])
 
 
 def build_train_fn(
     models: Sequence[keras.Model], strategy: tf.distribute.Strategy, x: tf.Tensor, y: tf.Tensor,
-    *, masked: bool = False,
+    *, masked: bool = False, objectives: Sequence[Objective] | None = None,
 ) -> Callable[..., tf.Tensor]:
     """A function ``train(indices) -> totals``: ``indices`` is int32 ``[K, steps, batch]``
     (branch k's global batches, in order); it runs ``steps`` optimizer steps of every branch
@@ -66,40 +80,42 @@ def build_train_fn(
     measure the alternative to re-tracing for the running branches (see fused.py).
     """
     k = len(models)
+    objectives = list(objectives) if objectives is not None else [DEFAULT_OBJECTIVE()] * k
+    width = totals_width(objectives)
     n_replicas = strategy.num_replicas_in_sync
     if masked and n_replicas > 1:
         # The optimizer's gradient all-reduce is a merge_call, which TensorFlow refuses
         # inside a tf.cond branch ("merge_call called while defining a new graph").
         raise ValueError(f"masked fused steps run on one replica only, got {n_replicas}; use masked=False")
 
-    def update(model: keras.Model, ids: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
-        xb, yb = tf.gather(x, ids), tf.cast(tf.gather(y, ids), tf.int32)
+    def update(model: keras.Model, objective: Objective, ids: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+        xb, yb = tf.gather(x, ids), tf.gather(y, ids)
         with tf.GradientTape() as tape:
-            ce_sum, penalty, correct = _sums(model, xb, yb, training=True)
+            loss_sum, penalty, rest = _sums(model, objective, xb, yb, training=True, width=width)
             # Share of the global mean; the penalty once in total over the replicas.
-            loss = ce_sum * scale + penalty / n_replicas
+            loss = loss_sum * scale + penalty / n_replicas
         variables = model.trainable_variables
         model.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         local = tf.cast(tf.shape(ids)[0], tf.float32)
         # Keras' "loss" metric: the batch's loss (penalty included) weighted by its size.
-        return tf.stack([ce_sum + penalty * local, correct, local])
+        return tf.concat([[loss_sum + penalty * local], rest], axis=0)
 
     def replica_step(batch_ids: tf.Tensor, active: tf.Tensor | None) -> tf.Tensor:
         global_size = tf.shape(batch_ids)[1]
         start, end = replica_share(global_size)
         scale = 1.0 / tf.cast(global_size, tf.float32)
         rows = []
-        for i, model in enumerate(models):
+        for i, (model, objective) in enumerate(zip(models, objectives)):
             ids = batch_ids[i, start:end]
             if active is None:
-                rows.append(update(model, ids, scale))
+                rows.append(update(model, objective, ids, scale))
             else:
-                rows.append(tf.cond(active[i], lambda m=model, ids=ids: update(m, ids, scale),
-                                    lambda: tf.zeros([_TOTALS])))
+                rows.append(tf.cond(active[i], lambda m=model, o=objective, ids=ids: update(m, o, ids, scale),
+                                    lambda: tf.zeros([width])))
         return tf.stack(rows)
 
     def steps(indices: tf.Tensor, active: tf.Tensor | None) -> tf.Tensor:
-        totals = tf.zeros([k, _TOTALS])
+        totals = tf.zeros([k, width])
         # Several steps per call: the per-call overhead, not arithmetic, bounds a small model.
         for s in tf.range(tf.shape(indices)[1]):
             per_replica = strategy.run(replica_step, args=(indices[:, s], active))
@@ -113,23 +129,28 @@ def build_train_fn(
 
 
 def build_eval_fn(
-    models: Sequence[keras.Model], strategy: tf.distribute.Strategy, input_shape: tuple[int, ...]
+    models: Sequence[keras.Model], strategy: tf.distribute.Strategy, input_shape: tuple[int, ...],
+    *, objectives: Sequence[Objective] | None = None, dtypes: tuple[tf.DType, tf.DType] = (tf.uint8, tf.uint8),
+    label_shape: tuple[int, ...] = (),
 ) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
     """A function ``evaluate(x, y) -> totals``: every branch on the same global batch
     (inference mode: no dropout or augmentation), float32 ``[K, 3]`` as in
     :func:`build_train_fn`; the loss includes each branch's penalty, as Keras' does."""
+    objectives = list(objectives) if objectives is not None else [DEFAULT_OBJECTIVE()] * len(models)
+    width = totals_width(objectives)
+
     def replica_eval(xb: tf.Tensor, yb: tf.Tensor) -> tf.Tensor:
         start, end = replica_share(tf.shape(xb)[0])
-        xs, ys = xb[start:end], tf.cast(yb[start:end], tf.int32)
+        xs, ys = xb[start:end], yb[start:end]
         local = tf.cast(end - start, tf.float32)
         rows = []
-        for model in models:
-            ce_sum, penalty, correct = _sums(model, xs, ys, training=False)
-            rows.append(tf.stack([ce_sum + penalty * local, correct, local]))
+        for model, objective in zip(models, objectives):
+            loss_sum, penalty, rest = _sums(model, objective, xs, ys, training=False, width=width)
+            rows.append(tf.concat([[loss_sum + penalty * local], rest], axis=0))
         return tf.stack(rows)
 
     # One trace for every batch size (the last batch of a split is smaller).
-    signature = [tf.TensorSpec([None, *input_shape], tf.uint8), tf.TensorSpec([None], tf.uint8)]
+    signature = [tf.TensorSpec([None, *input_shape], dtypes[0]), tf.TensorSpec([None, *label_shape], dtypes[1])]
 
     @tf.function(input_signature=signature, jit_compile=False)
     def evaluate(xb: tf.Tensor, yb: tf.Tensor) -> tf.Tensor:

@@ -64,13 +64,18 @@ def tensorboard_callbacks(spec: TrialSpec, log_dir: Path) -> list[keras.callback
     ]
 
 
-def write_test_metrics(log_dir: Path, test_loss: float, test_accuracy: float, step: int) -> None:
-    """``test_accuracy`` and ``test_loss`` as scalars of the trial's ``test`` run, at the
-    last epoch: the HParams dashboard lists them as metrics beside the validation ones."""
+def write_test_metrics(log_dir: Path, test_loss: float, test_accuracy: float | None, step: int,
+                       metrics: dict[str, float] | None = None) -> None:
+    """``test_accuracy`` (classifiers), ``test_loss`` and ``test_<metric>`` of each
+    training.metrics entry as scalars of the trial's ``test`` run, at the last epoch: the
+    HParams dashboard lists them as metrics beside the validation ones."""
     import tensorflow as tf
 
     writer = tf.summary.create_file_writer(str(log_dir / TEST_RUN))
     with writer.as_default():
-        tf.summary.scalar("test_accuracy", test_accuracy, step=step)
+        if test_accuracy is not None:
+            tf.summary.scalar("test_accuracy", test_accuracy, step=step)
         tf.summary.scalar("test_loss", test_loss, step=step)
+        for name, value in (metrics or {}).items():
+            tf.summary.scalar(f"test_{name}", value, step=step)
     writer.close()

@@ -13,9 +13,10 @@ from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
 from trainers.builders import build_model
+from trainers.objectives import Objective, objective_for
 from trainers.optimizers import build_optimizer
 
-__all__ = ["global_batch_size", "compiled_model", "resume", "eval_batch", "STEPS_PER_CALL"]
+__all__ = ["global_batch_size", "compiled_model", "trial_objective", "resume", "eval_batch", "STEPS_PER_CALL"]
 
 # Images per evaluation step (validation and test). Larger than training batches because
 # evaluation has no update to wait for; the metrics do not depend on it.
@@ -40,6 +41,11 @@ def global_batch_size(batch_size: int, scope: str, replicas: int) -> int:
     return size
 
 
+def trial_objective(spec: TrialSpec, data: DatasetArrays) -> Objective:
+    """The trial's loss, accuracy and metrics for its data (trainers/objectives.py)."""
+    return objective_for(spec.training, data.classification)
+
+
 def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, replicas: int) -> keras.Model:
     """Model (built-in or the user's builder: resolved, called, wrapped in the shared input
     layers) + optimizer + loss, inside the strategy scope. The loss is the mean over a
@@ -55,11 +61,14 @@ def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, r
         regularize=training.regularize,
         augment_shift=training.augment_shift,
         builder_code=spec.builder_code,
+        input_dtype=str(data.x_train.dtype),
     )
+    objective = trial_objective(spec, data)
     model.compile(
         optimizer=build_optimizer(training, steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        # What a saved model keeps; the training step computes the trial's own objective.
+        loss=objective.compile_loss,
+        metrics=["accuracy"] if objective.classification else None,
         jit_compile=False,  # XLA on CPU measured 3-4x slower for this model (DESIGN.md)
     )
     return model

@@ -128,8 +128,17 @@ def aggregate(
 
 
 def higher_is_better(column: str) -> bool:
-    """Accuracies and throughput are better high; losses and times low."""
-    return "accuracy" in column or "images_per_second" in column
+    """Accuracies and throughput are better high; losses and times low; a training.metrics
+    column (``val_top2``, ``mean_test_mae``) as its name says (config.metric_goal)."""
+    if "accuracy" in column or "images_per_second" in column:
+        return True
+    from orchestrator.config import metric_goal
+    from orchestrator.store._schema import extra_columns
+
+    for candidate in (column, column.partition("_")[2]):  # with a statistic's prefix (mean_) taken off
+        if extra_columns([candidate]) and not candidate.startswith("model_"):
+            return metric_goal(candidate) == "max"
+    return False
 
 
 def best(table: pa.Table, metric: str = "test_accuracy", k: int | None = 10, descending: bool | None = None) -> pa.Table:

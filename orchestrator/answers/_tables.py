@@ -17,7 +17,7 @@ from orchestrator.answers._where import Where, check_column
 from orchestrator.store import ResultsStore
 from orchestrator.store._schema import param_columns
 
-__all__ = ["results_table", "result_rows", "SHOWN_METRICS"]
+__all__ = ["results_table", "result_rows", "shown_metrics", "SHOWN_METRICS"]
 
 SHOWN_METRICS = ("test_accuracy", "val_accuracy", "epochs_run", "train_seconds", "total_seconds")
 _AVERAGED = ("test_accuracy", "val_accuracy", "train_seconds", "total_seconds")
@@ -54,7 +54,7 @@ def results_table(
         for metric in metrics or ():
             check_column(metric, trials.column_names, "trials")
         lead = ["sweep"] if len(trials["sweep"].unique()) > 1 else []
-        shown = list(dict.fromkeys([*(metrics or ()), *SHOWN_METRICS]))
+        shown = list(dict.fromkeys([*(metrics or ()), *shown_metrics(trials)]))
         columns = [*lead, "trial_id", *([] if latest else ["run_id"]), *params, "status", *shown]
         table, rank = trials, shown[0]
     sort = sort or rank
@@ -63,6 +63,18 @@ def results_table(
     if descending is None:
         descending = higher_is_better(sort)
     return best(table.select(columns), sort, k=None, descending=descending)
+
+
+def shown_metrics(trials: pa.Table) -> list[str]:
+    """The metrics a table of these trials shows: accuracies (unless no trial has one: a
+    regression), each training.metrics entry on test and validation data, the usual times."""
+    from orchestrator.store._schema import extra_columns
+
+    names = [c.removeprefix("test_") for c in extra_columns(trials.column_names) if c.startswith("test_")]
+    accuracies = [c for c in ("test_accuracy", "val_accuracy")
+                  if not names or trials.num_rows == 0 or trials[c].null_count < trials.num_rows]
+    return [*accuracies, *(f"{split}_{n}" for n in names for split in ("test", "val")),
+            *(c for c in SHOWN_METRICS if "accuracy" not in c)]
 
 
 def _per_config(

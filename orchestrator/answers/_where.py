@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from orchestrator.errors import InputError
 from orchestrator.store import TRIALS_SCHEMA
-from orchestrator.store._schema import user_param_columns
+from orchestrator.store._schema import extra_columns
 
 __all__ = ["QueryError", "Condition", "Where", "parse_where", "check_column", "all_of"]
 
@@ -98,7 +98,7 @@ class Where:
 def _type(column: str) -> pa.DataType | None:
     """The column's type; None for a builder's ``model_<key>`` column, whose type the
     stored files say (values are typed from what they look like)."""
-    if column not in TRIALS_SCHEMA.names and user_param_columns([column]):
+    if extra_columns([column]):
         return None
     return TRIALS_SCHEMA.field(column).type
 
@@ -112,7 +112,7 @@ def check_column(column: str, names: Sequence[str] = TRIALS_SCHEMA.names, what: 
 
 
 def _condition(column: str, op: str, value: Any) -> Condition:
-    if not user_param_columns([column]):
+    if not extra_columns([column]):
         check_column(column)
     if _type(column) is not None and pa.types.is_list(_type(column)) and not (op in ("in", "not in") and list(value) == [None]):
         raise QueryError(f"{column} holds lists: only {column}=null and {column}!=null select on it; "

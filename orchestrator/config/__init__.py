@@ -41,6 +41,19 @@ from orchestrator.config._sections import (
     TrainingConfig,
 )
 from orchestrator.config._sweep import grid_points, iter_grid_points, sweep_size
+from orchestrator.config._objectives import (
+    DEFAULT_LOSS,
+    epoch_metrics,
+    from_logits,
+    is_user_function,
+    loss_args,
+    loss_label,
+    loss_name,
+    metric_goal,
+    metric_label,
+    metric_name,
+    search_metrics,
+)
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -72,4 +85,15 @@ __all__ = [
     "resolve_model",
     "sweep_size",
     "with_overrides",
+    "DEFAULT_LOSS",
+    "epoch_metrics",
+    "from_logits",
+    "is_user_function",
+    "loss_args",
+    "loss_label",
+    "loss_name",
+    "metric_goal",
+    "metric_label",
+    "metric_name",
+    "search_metrics",
 ]

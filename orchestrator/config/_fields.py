@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from orchestrator.config._objectives import LossSpec, MetricSpec, coerce_loss, coerce_metric
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -139,6 +140,10 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str, rng: Range | None
             return _coerce_builder(value, key, origin)
         if option is ParamValue:
             return _coerce_param(value, key, origin)
+        if option is LossSpec:
+            return coerce_loss(value, key, origin)
+        if option is MetricSpec:
+            return coerce_metric(value, key, origin)
         if typing.get_origin(option) is dict:
             return _coerce_params(value, key, origin)
         if typing.get_origin(option) is Literal:
@@ -238,6 +243,8 @@ def type_name(option: Any) -> str:
         return "'file.py:function'"
     if option is ParamValue:
         return "a YAML scalar or list"
+    if option is MetricSpec:
+        return "a metric name or 'file.py:function'"
     if typing.get_origin(option) is list:
         return f"a non-empty list of {type_name(typing.get_args(option)[0])}"
     return "null" if option is type(None) else getattr(option, "__name__", str(option))

@@ -108,6 +108,15 @@ def absolute_paths(raw: dict[str, Any], base_dir: Path) -> None:
     if isinstance(model, dict) and model.get("builder") is not None:
         # A new mapping: a caller's dict (Python API) is left as it was.
         raw["model"] = {"name": None, **model, "builder": absolute_builder(model["builder"], base_dir)}
+    training = raw.get("training")
+    if isinstance(training, dict) and ("loss" in training or isinstance(training.get("metrics"), list)):
+        # The user's loss and metric files, as builders: relative to the experiment file.
+        training = {**training}
+        if "loss" in training:
+            training["loss"] = absolute_builder(training["loss"], base_dir)
+        if isinstance(training.get("metrics"), list):
+            training["metrics"] = [absolute_builder(m, base_dir) for m in training["metrics"]]
+        raw["training"] = training
 
 
 def _parse_section(cls: type, raw: Any, where: str, origin: str) -> Any:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.config._models import MODEL_DEFAULTS, MODEL_PARAMS
+from orchestrator.config._objectives import epoch_metrics, metric_name, metric_name_problem, search_metrics
 from orchestrator.config._overrides import with_overrides
 from orchestrator.config._sections import (
     BUILTIN_DATASETS,
@@ -17,6 +18,7 @@ from orchestrator.config._sections import (
     ModelConfig,
     ResourcesConfig,
     StoppingConfig,
+    TrainingConfig,
 )
 from orchestrator.config._sweep import iter_grid_points, sweep_points
 from orchestrator.errors import ConfigError
@@ -34,6 +36,7 @@ _POINT_RULE_FIELDS = frozenset({
     "training.batch_size_scope", "training.lr_schedule", "training.decay_unit", "training.staircase",
     "dataset.name", "dataset.validation", "dataset.test", "dataset.allow_pickle", "dataset.data_dir",
     "dataset.path", "dataset.image_size", "dataset.loader", "dataset.params",
+    "training.loss", "training.metrics", "training.early_stopping_monitor",
     *(f"model.{f.name}" for f in dataclasses.fields(ModelConfig)),
 })
 
@@ -59,6 +62,7 @@ def check_experiment(experiment: Experiment, origin: str = "<config>") -> None:
 
     _check_resources(experiment.resources, fail)
     _check_stopping(experiment.stopping, fail)
+    _check_metric_choices(experiment, fail)
 
 
 def check_point(experiment: Experiment, point: dict[str, Any], origin: str = "<config>") -> None:
@@ -89,6 +93,7 @@ def _check_point(e: Experiment, origin: str, point: dict[str, Any]) -> None:
             fail(f"dataset.{key}: expected a fraction in (0, 1) or a whole count >= 1, got {value}")
     _check_dataset(d, fail)
     _check_model(e.model, fail)
+    _check_objectives(t, fail)
     if t.lr_schedule == "step" and (t.decay_unit != "epoch" or t.staircase):
         fail("training.lr_schedule: step decay is per epoch and stepwise already; drop decay_unit/staircase")
 
@@ -119,6 +124,50 @@ def _check_dataset(d: DatasetConfig, fail: Fail) -> None:
         fail("dataset.params: are the loader function's arguments; set dataset.loader or remove params")
     if d.image_size is not None and (d.name != "image_folder" or len(d.image_size) != 2):
         fail(f"dataset.image_size: [height, width] for name: image_folder only, got {d.image_size}")
+
+
+def _check_objectives(t: TrainingConfig, fail: Fail) -> None:
+    """The user's loss and metric functions can be found; metric names that can be columns,
+    once each; early stopping on a logged metric."""
+    from orchestrator.config._objectives import is_user_function
+
+    for key, value in [("training.loss", t.loss), *((f"training.metrics[{i}]", m) for i, m in enumerate(t.metrics))]:
+        if is_user_function(value):
+            problem = builder_problem(value)
+            if problem is not None:
+                fail(f"{key}: {problem}")
+    seen: set[str] = set()
+    for metric in t.metrics:
+        name = metric_name(metric)
+        problem = metric_name_problem(name)
+        if problem is not None:
+            fail(f"training.metrics: {problem}")
+        if name in seen:
+            fail(f"training.metrics: {name!r} is listed twice; each metric's columns are named after it, list it once")
+        seen.add(name)
+    logged = epoch_metrics(t.metrics)
+    if t.early_stopping_monitor not in logged:
+        _unknown_choice("training.early_stopping_monitor", t.early_stopping_monitor, logged, fail)
+
+
+def _unknown_choice(key: str, value: str, choices: tuple[str, ...], fail: Fail) -> None:
+    import difflib
+
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    fail(f"{key}: {value!r} is not logged by these trials; {hint}choose one of {', '.join(choices)} "
+         "(a metric's columns exist once it is listed in training.metrics)")
+
+
+def _check_metric_choices(e: Experiment, fail: Fail) -> None:
+    """sweep.metric and stopping.metric name what the trials log (their training.metrics)."""
+    metrics = e.training.metrics
+    if e.sweep.metric not in search_metrics(metrics):
+        _unknown_choice("sweep.metric", e.sweep.metric, search_metrics(metrics), fail)
+    names = [metric_name(m) for m in metrics]
+    halving = ("val_accuracy", "val_loss", *(f"val_{n}" for n in names))
+    if e.stopping.metric not in halving:
+        _unknown_choice("stopping.metric", e.stopping.metric, halving, fail)
 
 
 def _check_resources(r: ResourcesConfig, fail: Fail) -> None:

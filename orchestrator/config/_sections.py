@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from orchestrator.config._fields import Builder, ParamValue, in_range
 from orchestrator.config._models import ModelName
+from orchestrator.config._objectives import DEFAULT_LOSS, LossSpec, MetricSpec
 
 __all__ = [
     "DatasetName", "Activation", "OptimizerName", "BatchScope", "Schedule", "Monitor",
@@ -28,7 +29,8 @@ Activation = Literal["sigmoid", "relu", "tanh"]
 OptimizerName = Literal["sgd", "adam", "rmsprop"]
 BatchScope = Literal["global", "per_replica"]
 Schedule = Literal["constant", "exponential", "step"]
-Monitor = Literal["val_loss", "val_accuracy", "loss", "accuracy"]
+# loss, accuracy, a training.metrics name, each with val_ for the validation split (_rules).
+Monitor = str
 
 # NumPy's seeding (which keras.utils.set_random_seed calls) takes 0 <= seed < 2**32.
 MAX_SEED = 2**32 - 1
@@ -144,6 +146,15 @@ class TrainingConfig:
     early_stopping_patience: int | None = field(default=None, metadata=in_range(0, 100_000, note="or null (off)"))
     early_stopping_monitor: Monitor = "val_loss"
     restore_best_weights: bool = True
+    # What the trial minimises: a Keras loss name (mse, huber, binary_crossentropy, ...), a
+    # mapping with its arguments ({name: sparse_categorical_crossentropy, from_logits: true}),
+    # or the user's function 'file.py:function' / 'package.module:function' (Python: the
+    # function), called as fn(y_true, y_pred) -> one value per example (config/_objectives.py).
+    loss: LossSpec = DEFAULT_LOSS
+    # Per-example metrics, logged per epoch on train and validation data and on test: Keras
+    # metric names or the user's functions fn(y_true, y_pred). Each is columns <name>,
+    # val_<name> (epochs) and train_/val_/test_<name> (trials).
+    metrics: list[MetricSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -223,7 +234,9 @@ class StoppingConfig:
     keep: float = field(
         default=0.5, metadata=in_range(0, 1, low_open=True, high_open=True, meaning="the fraction of trials going on at each rung")
     )
-    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    # val_accuracy, val_loss or val_<name> of a training.metrics entry (checked in _rules);
+    # smaller is better for losses and errors (config/_objectives.py: metric_goal).
+    metric: str = "val_accuracy"
 
 
 @dataclass(frozen=True)
@@ -284,6 +297,12 @@ class Experiment:
             from orchestrator.usercode import builder_code, builder_label
 
             data["model"]["builder"] = f"{builder_label(builder)} (a Python function; source {builder_code(builder)})"
+        # A loss or metric given as a function object (Python API): its label, as builders.
+        from orchestrator.config._objectives import loss_label
+
+        if callable(self.training.loss):
+            data["training"]["loss"] = loss_label(self.training.loss)
+        data["training"]["metrics"] = [loss_label(m) if callable(m) else m for m in self.training.metrics]
         return _plain(data)
 
 

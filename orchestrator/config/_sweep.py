@@ -12,15 +12,16 @@ from typing import Any, Literal
 from orchestrator.config._fields import Range, coerce_field, reject_unknown
 from orchestrator.config._lookup import all_fields, field_spec
 from orchestrator.config._sections import DEFAULT_MAX_TRIALS, MAX_SEED, SweepConfig
+from orchestrator.config._objectives import BUILTIN_SEARCH_METRICS
 from orchestrator.errors import ConfigError
 
 __all__ = ["parse_sweep", "grid_points", "iter_grid_points", "sweep_points", "sweep_size", "check_sweep_size",
            "SWEEP_KEYS", "SEARCH_METRICS"]
 
 SWEEP_KEYS = ("grid", "seeds", "max_trials", "method", "samples", "space", "metric", "goal", "search_seed")
-# What `sweep.metric` may name: the per-epoch and final metrics a trial records.
-SEARCH_METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss", "test_accuracy", "test_loss",
-                  "total_seconds", "train_seconds")
+# What `sweep.metric` may name without training.metrics: the per-epoch and final metrics a
+# trial records (with metrics, their columns too: _objectives.search_metrics).
+SEARCH_METRICS = BUILTIN_SEARCH_METRICS
 # Sections that say where or what a trial keeps, not what it computes: never swept.
 _NOT_SWEPT = ("resources.", "outputs.", "stopping.")
 _SEED_RANGE = Range(0, MAX_SEED, meaning="each seed")
@@ -63,7 +64,8 @@ def _parse_search(raw: dict[str, Any], grid: dict[str, list[Any]], origin: str) 
     if samples is not None:
         samples = coerce_field(int, samples, "sweep.samples", origin, _SAMPLES_RANGE)
     goal = coerce_field(Literal["max", "min"], raw.get("goal", "max"), "sweep.goal", origin)
-    metric = coerce_field(Literal[SEARCH_METRICS], raw.get("metric", "val_accuracy"), "sweep.metric", origin)
+    # A name; which names a trial logs depends on training.metrics (checked in _rules).
+    metric = coerce_field(str, raw.get("metric", "val_accuracy"), "sweep.metric", origin).strip()
     search_seed = coerce_field(int, raw.get("search_seed", 0), "sweep.search_seed", origin, _SEED_RANGE)
 
     def field_kind(path: str, key: str) -> Any:

@@ -138,9 +138,14 @@ def _import_cluster(verbose: bool) -> None:
 
 
 def files_to_ship_for(experiment: Experiment) -> list[str]:
-    """User files every node needs: the model builder's file and the data loader's."""
+    """User files every node needs: the model builder's file, the data loader's, and those
+    of a loss or metric functions given as files or modules."""
+    from orchestrator.config import is_user_function
+
     files = files_to_ship(experiment.model.builder)
-    loader = experiment.dataset.loader
-    if loader is not None:
-        files += [f for f in files_to_ship(loader) if f not in files]
+    training = experiment.training
+    refs = [experiment.dataset.loader, *(f for f in (training.loss, *training.metrics) if is_user_function(f))]
+    for ref in refs:
+        if ref is not None:
+            files += [f for f in files_to_ship(ref) if f not in files]
     return files

@@ -200,6 +200,10 @@ def result_metric(result: TrialResult, metric: str) -> float | None:
     per_epoch = {"val_accuracy": "val_accuracy", "val_loss": "val_loss", "train_accuracy": "accuracy", "train_loss": "loss"}
     if metric in per_epoch:
         value = getattr(last, per_epoch[metric]) if last is not None else None
+    elif metric.startswith("test_") and metric[5:] in result.test_metrics:  # training.metrics on test data
+        value = result.test_metrics[metric[5:]]
+    elif metric.startswith(("val_", "train_")) and not hasattr(result, metric):  # training.metrics per epoch
+        value = last.metrics.get(metric.removeprefix("train_")) if last is not None else None
     else:
         value = getattr(result, metric, None)
     if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.config import StoppingConfig
+from orchestrator.config import StoppingConfig, metric_goal
 from orchestrator.trial import EpochRecord
 
 __all__ = ["epoch_stop_reason", "SuccessiveHalving", "RungVerdict"]
@@ -33,7 +33,8 @@ def epoch_stop_reason(record: EpochRecord, config: StoppingConfig, num_classes: 
     """Why the trial should stop after ``record``'s epoch, or None to go on."""
     if config.diverged and not (math.isfinite(record.loss) and math.isfinite(record.val_loss)):
         return f"diverged: loss {record.loss} at epoch {record.epoch}"
-    if config.chance_after is not None and record.epoch >= config.chance_after:
+    # A regression (no accuracy, no classes) has no chance level.
+    if config.chance_after is not None and record.epoch >= config.chance_after and record.val_accuracy is not None and num_classes:
         chance = 1.0 / num_classes
         ceiling = chance * (1.0 + config.chance_margin)
         if not record.val_accuracy > ceiling:  # NaN accuracy counts as stuck
@@ -57,7 +58,7 @@ class SuccessiveHalving:
 
     rungs: list[int]
     keep: float
-    metric: str  # "val_accuracy" (higher is better) or "val_loss" (lower is better)
+    metric: str  # "val_accuracy", "val_loss", "val_<metric>": smaller is better for losses and errors (metric_goal)
     _values: dict[int, dict[str, float]] = field(default_factory=dict)  # rung -> trial -> value
     _verdicts: dict[tuple[str, int], RungVerdict] = field(default_factory=dict)
 
@@ -87,8 +88,8 @@ class SuccessiveHalving:
         known = self._verdicts.get((trial_id, epoch))
         if known is not None:
             return known
-        value = getattr(record, self.metric)
-        if not math.isfinite(value):
+        value = record.value(self.metric)
+        if value is None or not math.isfinite(value):
             verdict = RungVerdict(False, f"halving: {self.metric} is {value} at rung {epoch}")
         else:
             self.record(trial_id, epoch, value)
@@ -97,7 +98,7 @@ class SuccessiveHalving:
         return verdict
 
     def _judge(self, epoch: int, value: float) -> RungVerdict:
-        higher_is_better = self.metric != "val_loss"
+        higher_is_better = metric_goal(self.metric) == "max"
         ranked = sorted(self._values[epoch].values(), reverse=higher_is_better)
         place = max(1, math.ceil(self.keep * len(ranked)))
         cutoff = ranked[place - 1]

@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from orchestrator.progress._base import SweepProgress
-from orchestrator.progress._log import outcome
+from orchestrator.progress._log import epoch_headline, outcome
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec
 
 __all__ = ["LiveProgress"]
@@ -49,7 +49,7 @@ class LiveProgress(SweepProgress):
     def epoch_done(self, spec: TrialSpec, record: EpochRecord) -> None:
         task = self._running.get(spec.trial_id)
         if task is not None:
-            self._progress.update(task, completed=record.epoch, info=f"val_acc {record.val_accuracy:.3f}")
+            self._progress.update(task, completed=record.epoch, info=epoch_headline(record))
 
     def trial_finished(self, spec: TrialSpec, result: TrialResult, retrying: bool) -> None:
         task = self._running.pop(spec.trial_id, None)

@@ -9,14 +9,33 @@ from typing import TextIO
 from orchestrator.progress._base import SweepProgress
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
 
-__all__ = ["LogProgress", "outcome"]
+__all__ = ["LogProgress", "outcome", "epoch_headline", "test_headline"]
+
+
+def test_headline(result: TrialResult) -> str:
+    """The test figure a line shows: accuracy (classifiers), else the first metric, else the loss."""
+    if result.test_accuracy is not None:
+        return f"test_acc={result.test_accuracy:.4f}"
+    for name, value in result.test_metrics.items():
+        return f"test_{name}={value:.4g}"
+    return f"test_loss={result.test_loss:.4g}" if result.test_loss is not None else "no test figures"
+
+
+def epoch_headline(record: EpochRecord) -> str:
+    """The epoch figure a line shows: validation accuracy, else the first metric's, else the loss."""
+    if record.val_accuracy is not None:
+        return f"val_acc={record.val_accuracy:.4f}"
+    for name, value in record.metrics.items():
+        if name.startswith("val_"):
+            return f"{name}={value:.4g}"
+    return f"val_loss={record.val_loss:.4g}"
 
 
 def outcome(result: TrialResult) -> str:
     if result.status is TrialStatus.COMPLETED:
-        return f"test_acc={result.test_accuracy:.4f} in {result.total_seconds:.1f}s"
+        return f"{test_headline(result)} in {result.total_seconds:.1f}s"
     if result.status is TrialStatus.STOPPED:
-        return f"stopped after {len(result.epochs)} epochs ({result.stop_reason}): test_acc={result.test_accuracy:.4f}"
+        return f"stopped after {len(result.epochs)} epochs ({result.stop_reason}): {test_headline(result)}"
     return f"{result.status.value}: {result.error}"
 
 
@@ -46,7 +65,7 @@ class LogProgress(SweepProgress):
     def epoch_done(self, spec: TrialSpec, record: EpochRecord) -> None:
         self._line(
             f"epoch  {spec.trial_id} {record.epoch}/{spec.training.epochs} "
-            f"val_acc={record.val_accuracy:.4f} ({record.seconds:.1f}s)"
+            f"{epoch_headline(record)} ({record.seconds:.1f}s)"
         )
 
     def trial_finished(self, spec: TrialSpec, result: TrialResult, retrying: bool) -> None:

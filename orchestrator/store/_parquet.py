@@ -52,7 +52,7 @@ from orchestrator.config import Experiment
 from orchestrator.store._claims import DEFAULT_CLAIM_EXPIRY, ClaimBook
 from orchestrator.store._files import base_name, first_line, is_data, open_filesystem, scan_local, write_atomic
 from orchestrator.store._base import Compaction, ResultsStore, StoreError, StoreWarning, Sweeps, sweep_list
-from orchestrator.store._schema import EPOCHS_SCHEMA, SCHEMA_VERSION, TRIALS_SCHEMA, user_param_columns
+from orchestrator.store._schema import EPOCHS_SCHEMA, SCHEMA_VERSION, TRIALS_SCHEMA, extra_columns
 
 __all__ = ["ParquetResultsStore", "DEFAULT_STORE"]
 
@@ -252,7 +252,7 @@ class ParquetResultsStore(ResultsStore):
               where: pc.Expression | None, columns: Sequence[str] | None) -> pa.Table:
         columns = None if columns is None else list(columns)
         if columns is not None and (unknown := [c for c in columns if c not in schema.names and not (
-                table == "trials" and user_param_columns([c]))]):
+                extra_columns([c], table))]):
             raise KeyError(f"no column {unknown[0]!r} in the {table} table")
         ids = None if trial_ids is None else set(trial_ids)
         if ids is not None:
@@ -264,7 +264,7 @@ class ParquetResultsStore(ResultsStore):
                 paths = self._visible(self._list(table, sweep))
                 if ids is not None:  # a one-run file holds one trial: its name says which
                     paths = [p for p in paths if (m := _ONE_RUN.match(base_name(p))) is None or m.group(1) in ids]
-                found = self._with_user_params(paths, schema) if table == "trials" else schema
+                found = self._with_extra_columns(paths, schema, table)
                 if columns is not None and (unknown := [c for c in columns if c not in found.names]):
                     raise KeyError(f"no column {unknown[0]!r} in the {table} table")
                 result = self._scan(paths, found, where, columns)
@@ -354,8 +354,9 @@ class ParquetResultsStore(ResultsStore):
         report.files_after += 1
         report.rows += data.num_rows
 
-    def _with_user_params(self, paths: list[str], schema: pa.Schema) -> pa.Schema:
-        """``schema`` plus the builders' ``model_<key>`` columns the files have (read from
+    def _with_extra_columns(self, paths: list[str], schema: pa.Schema, table: str) -> pa.Schema:
+        """``schema`` plus the columns a sweep adds (builders' ``model_<key>``, metrics'
+        columns: ``_schema.extra_columns``) that the files have (read from
         each file's footer once: files never change). A key stored as ints in one sweep and
         floats in another reads as floats; other disagreements as the first type seen."""
         extra: dict[str, pa.Field] = {}
@@ -365,7 +366,7 @@ class ParquetResultsStore(ResultsStore):
                     names = pq.read_schema(path, filesystem=self._fs)
                 except (pa.ArrowException, OSError):
                     continue  # the scan finds out what is wrong with it
-                self._user_fields[path] = [f.with_nullable(True) for f in names if user_param_columns([f.name])]
+                self._user_fields[path] = [f.with_nullable(True) for f in names if extra_columns([f.name], table)]
             for f in self._user_fields[path]:
                 seen = extra.get(f.name)
                 if seen is None or (pa.types.is_integer(seen.type) and pa.types.is_floating(f.type)):

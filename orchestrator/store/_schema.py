@@ -16,6 +16,7 @@ import pyarrow as pa
 from orchestrator._version import __version__
 from orchestrator.config import SECTIONS
 from orchestrator.config._fields import Builder
+from orchestrator.config._objectives import RESERVED_METRIC_NAMES, LossSpec, MetricSpec
 from orchestrator.trial import (
     IDENTITY_SECTIONS,
     USER_PARAM_PREFIX,
@@ -27,14 +28,15 @@ from orchestrator.trial import (
 
 __all__ = [
     "SCHEMA_VERSION", "TRIALS_SCHEMA", "EPOCHS_SCHEMA", "PARAM_COLUMNS", "METRIC_COLUMNS", "TIMING_COLUMNS",
-    "trial_row", "epoch_rows", "trials_table", "epochs_table", "user_param_columns", "param_columns",
+    "trial_row", "epoch_rows", "trials_table", "epochs_table", "user_param_columns", "param_columns", "extra_columns",
 ]
 
 # Written into every file's metadata; bump when a column changes meaning.
 SCHEMA_VERSION = "1"
 
 # model.builder is stored as its label (orchestrator.usercode.builder_label): text.
-_SCALARS = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_(), Builder: pa.string()}
+_SCALARS = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_(), Builder: pa.string(),
+            LossSpec: pa.string(), MetricSpec: pa.string()}
 
 
 def _arrow_type(hint: Any) -> pa.DataType:
@@ -133,6 +135,11 @@ def trial_row(spec: TrialSpec, result: TrialResult, run_id: str) -> dict[str, An
         "val_accuracy": last.val_accuracy if last else None,
         "orch_version": __version__,
     }
+    # training.metrics: the last epoch's on train and validation data, and on test.
+    for name, value in (last.metrics if last else {}).items():
+        row[name if name.startswith("val_") else f"train_{name}"] = value
+    for name, value in result.test_metrics.items():
+        row[f"test_{name}"] = value
     for name in TRIALS_SCHEMA.names:
         if name not in row:
             row[name] = getattr(result, name)
@@ -155,7 +162,7 @@ def trials_table(runs: list[Run]) -> pa.Table:
     without that key). Readers see those columns beside the fixed ones."""
     rows = [trial_row(*run) for run in runs]
     table = pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA)
-    extra = list(dict.fromkeys(k for row in rows for k in row if k.startswith(USER_PARAM_PREFIX)))
+    extra = list(dict.fromkeys(k for row in rows for k in extra_columns(list(row))))
     for name in extra:
         array = _user_array([row.get(name) for row in rows])
         table = table.append_column(pa.field(name, array.type), array)
@@ -171,6 +178,28 @@ def _user_array(values: list[Any]) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds (text and numbers): stored as their text
         return pa.array([None if v is None else str(v) for v in values], pa.string())
     return array.cast(pa.string()) if pa.types.is_null(array.type) else array
+
+
+_SPLIT_PREFIXES = ("train_", "val_", "test_")
+
+
+def extra_columns(names: list[str] | tuple[str, ...], table: str = "trials") -> list[str]:
+    """The columns among ``names`` that a sweep adds to the table's fixed schema: in
+    ``trials`` the builders' ``model_<key>`` and the metrics' ``train_/val_/test_<name>``
+    (training.metrics), in ``epochs`` the metrics' ``<name>`` and ``val_<name>``."""
+    if table == "trials":
+        return [n for n in names if n not in TRIALS_SCHEMA.names and n.startswith((USER_PARAM_PREFIX, *_SPLIT_PREFIXES))]
+    return [n for n in names if n not in EPOCHS_SCHEMA.names]
+
+
+def _check_reserved_metric_names() -> None:
+    """A metric's columns never clash with orch's own: every fixed column a metric's name
+    could produce is reserved in config/_objectives.py."""
+    produced = [c.split("_", 1)[1] for c in TRIALS_SCHEMA.names if c.startswith(_SPLIT_PREFIXES)]
+    produced += [c.removeprefix("val_") for c in EPOCHS_SCHEMA.names if c not in ("sweep", "trial_id", "run_id")]
+    missing = sorted(set(produced) - set(RESERVED_METRIC_NAMES))
+    if missing:
+        raise RuntimeError(f"metric names {missing} would clash with fixed columns; add them to RESERVED_METRIC_NAMES")
 
 
 def user_param_columns(names: list[str] | tuple[str, ...]) -> list[str]:
@@ -198,4 +227,11 @@ def epochs_table(runs: list[Run]) -> pa.Table:
         name: keys[name] if name in keys else [getattr(e, name) for e in records]
         for name in EPOCHS_SCHEMA.names
     }
-    return pa.Table.from_pydict(columns, schema=EPOCHS_SCHEMA)
+    table = pa.Table.from_pydict(columns, schema=EPOCHS_SCHEMA)
+    # training.metrics' <name> and val_<name>, float64; null in epochs of trials without them.
+    for name in dict.fromkeys(k for e in records for k in e.metrics):
+        table = table.append_column(pa.field(name, pa.float64()), pa.array([e.metrics.get(name) for e in records], pa.float64()))
+    return table
+
+
+_check_reserved_metric_names()

@@ -35,8 +35,10 @@ class DatasetError(ValueError):
 class DatasetArrays:
     """One dataset split three ways, as arrays in memory (read-only views are fine).
 
-    Images are ``uint8`` ``(N, H, W, C)``, C in 1..4; labels are integers ``(N,)`` in
-    ``0..num_classes-1``. Built by loaders only after :func:`check_arrays`."""
+    Inputs: images ``uint8`` ``(N, H, W, C)``, C in 1..4; or float32 features of any rank
+    (tabular ``(N, F)``, sequences); or int32 ids. Labels: integers ``(N,)`` in
+    ``0..num_classes-1`` (classification), or float32 targets ``(N, ...)`` with
+    ``num_classes`` 0 (a regression). Built by loaders only after :func:`check_arrays`."""
 
     name: str
     x_train: np.ndarray
@@ -51,6 +53,16 @@ class DatasetArrays:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one image, e.g. ``(28, 28, 1)``."""
         return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def classification(self) -> bool:
+        """Integer class labels (else float regression targets)."""
+        return self.y_train.dtype.kind in "ui"
+
+    @property
+    def label_shape(self) -> tuple[int, ...]:
+        """Shape of one label: () for class ids, the targets' per-example shape otherwise."""
+        return tuple(int(d) for d in self.y_train.shape[1:])
 
 
 def check_arrays(
@@ -85,6 +97,18 @@ def check_arrays(
             fail(f"x_{split} is empty; give at least one {_SPLITS[split]} image")
         if x.shape[1:] != shape:
             fail(f"x_{split} images are {x.shape[1:]} but x_train images {shape}; every split needs one image shape")
+    kinds = {k: "targets" if out[k].dtype.kind == "f" else "labels" for k in out if k[0] == "y"}
+    if len(set(kinds.values())) > 1:
+        fail(f"{', '.join(k for k, v in kinds.items() if v == 'targets')} hold float targets but "
+             f"{', '.join(k for k, v in kinds.items() if v == 'labels')} integer labels; give every split one kind "
+             "(integers: classes; floats: a regression)")
+    if "targets" in kinds.values():
+        if num_classes is not None:
+            fail("labels are floats but this dataset has classes; replace the files with good copies")
+        shapes = {out[k].shape[1:] for k in kinds}
+        if len(shapes) > 1:
+            fail(f"targets have different shapes per example across splits ({sorted(map(str, shapes))}); give one shape")
+        return out, 0  # a regression: no classes
     classes = _check_classes(out, num_classes, fail)
     label_type = np.uint8 if classes <= 256 else np.int32  # uint8: what the built-ins always had
     for key in [k for k in out if k[0] == "y"]:
@@ -100,38 +124,59 @@ def _failer(origin: str) -> Fail:
 
 
 def _images(value: object, key: str, fail: Fail) -> np.ndarray:
+    """The inputs as the trainers take them. Images (rank 3 or 4) of whole pixel values 0-255,
+    of any number type, become uint8 with a channel axis, as they always did (the model scales
+    them: dataset.normalize). Other floats are taken as they are (float32: what the models
+    compute in), any rank; other integers (token ids, rank 2) as int32."""
     x = _array(value, key, fail)
-    if x.ndim == 3:  # (N, H, W): grey images without a channel axis, as Keras stores MNIST
-        x = x[..., np.newaxis]
-    if x.ndim != 4 or not 1 <= x.shape[-1] <= 4:
-        fail(f"{key} has shape {x.shape}; expected images (N, height, width) or (N, height, width, channels) "
-             "with 1-4 channels, channels last")
-    if x.dtype == np.uint8:
-        return x
+    if x.ndim < 2:
+        fail(f"{key} has shape {x.shape}; expected one row per example: (N, features), (N, steps, features), "
+             "(N, height, width[, channels]) ...")
     if x.dtype.kind == "f":
         bad = count_not_finite(x)
         if bad:
-            fail(f"{key} has {bad} NaN or infinite pixel values; fix or drop those images")
-    if x.size:
+            fail(f"{key} has {bad} NaN or infinite values; fix or drop those examples")
+        if not (x.ndim in (3, 4) and x.size and 0 <= x.min() and x.max() <= 255 and _whole(x)):
+            return x.astype(np.float32, copy=False)
+    elif x.ndim not in (3, 4):
+        if x.size and (x.min() < -2**31 or x.max() >= 2**31):
+            fail(f"{key} holds integers beyond int32; give them as floats or smaller ids")
+        return x.astype(np.int32, copy=False)
+    # Images: (N, H, W) or (N, H, W, C) of pixel values.
+    if x.ndim == 3:  # grey images without a channel axis, as Keras stores MNIST
+        x = x[..., np.newaxis]
+    if not 1 <= x.shape[-1] <= 4:
+        fail(f"{key} has shape {x.shape}; expected images (N, height, width) or (N, height, width, channels) "
+             "with 1-4 channels, channels last (or float features of any shape)")
+    if x.dtype != np.uint8 and x.size:
         low, high = x.min(), x.max()
         if low < 0 or high > 255:
-            fail(f"{key} values range over [{low:g}, {high:g}]; expected pixels 0-255 "
-                 "(floats in [0, 1]: save (x * 255).round().astype('uint8'))")
-        if x.dtype.kind == "f" and not _whole(x):
-            fail(f"{key} holds fractional values in [{low:g}, {high:g}]; the models take 0-255 pixels as uint8 and "
-                 "scale them themselves (dataset.normalize): save (x * 255).round().astype('uint8') for [0, 1] floats")
-    return x.astype(np.uint8)
+            fail(f"{key} values range over [{low:g}, {high:g}]; integer images take pixels 0-255 "
+                 "(other data: give it as floats, which are taken as they are)")
+    return x.astype(np.uint8, copy=False)
+
+
+def _whole(x: np.ndarray) -> bool:
+    flat = x.reshape(-1)
+    return all(bool(np.all(flat[i : i + _CHUNK] == np.round(flat[i : i + _CHUNK]))) for i in range(0, flat.size, _CHUNK))
 
 
 def _labels(value: object, key: str, fail: Fail) -> np.ndarray:
+    """Integer labels are class ids ``(N,)`` (Keras' ``(N, 1)`` too); float labels are
+    regression targets ``(N,)`` or ``(N, outputs...)``, taken as float32."""
     y = _array(value, key, fail)
+    if y.dtype.kind == "f":
+        if y.ndim < 1:
+            fail(f"{key} has shape {y.shape}; expected one target per example (N,) or (N, outputs)")
+        bad = count_not_finite(y)
+        if bad:
+            fail(f"{key} has {bad} NaN or infinite targets; fix or drop those examples")
+        return y.astype(np.float32, copy=False)
     if y.ndim == 2 and y.shape[1] == 1:  # Keras' CIFAR layout: (N, 1)
         y = y[:, 0]
     if y.ndim != 1:
         hint = " (one-hot? save y.argmax(axis=1))" if y.ndim == 2 else ""
-        fail(f"{key} has shape {y.shape}; expected integer class labels (N,){hint}")
-    if y.dtype.kind not in "ui":
-        fail(f"{key} has dtype {y.dtype}; expected integer class labels 0..classes-1 (y.astype('int64'))")
+        fail(f"{key} has shape {y.shape}; expected integer class labels (N,){hint}, or float targets for a regression")
     return y
 
 
@@ -139,18 +184,13 @@ def _array(value: object, key: str, fail: Fail) -> np.ndarray:
     if not isinstance(value, np.ndarray):
         fail(f"{key} is a {type(value).__name__}; expected a numpy array (np.asarray(...))")
     if value.dtype.kind not in "uif":  # bool, object, str, bytes, complex, datetime...
-        fail(f"{key} has dtype {value.dtype}; expected numbers (uint8 pixels, integer labels)")
+        fail(f"{key} has dtype {value.dtype}; expected numbers (pixels, features; integer labels or float targets)")
     return value
 
 
 def count_not_finite(x: np.ndarray) -> int:
     flat = x.reshape(-1)
     return sum(int(np.count_nonzero(~np.isfinite(flat[i : i + _CHUNK]))) for i in range(0, flat.size, _CHUNK))
-
-
-def _whole(x: np.ndarray) -> bool:
-    flat = x.reshape(-1)
-    return all(bool(np.all(flat[i : i + _CHUNK] == np.round(flat[i : i + _CHUNK]))) for i in range(0, flat.size, _CHUNK))
 
 
 def _check_classes(out: dict[str, np.ndarray], num_classes: int | None, fail: Fail) -> int:

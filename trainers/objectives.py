@@ -1,0 +1,145 @@
+"""A trial's loss, accuracy and metrics as the training step computes them.
+
+``training.loss`` and ``training.metrics`` (orchestrator/config/_objectives.py) become an
+:class:`Objective`: functions of ``(y_true, y_pred)`` giving one value per example, which the
+fused step sums over a replica's share of the batch (so steps, replicas and evaluation
+batches add up exactly, as the built-in loss always did). Keras' own functions are called
+with the labels cast to what they take (int32 class ids for sparse losses, the output's
+float type otherwise); the user's functions get int32 class ids for classification data and
+float32 targets for regression data.
+
+Accuracy is logged for classification data (integer labels): argmax for several outputs,
+a threshold for one (0 for logits, else 0.5). A regression has none (None in the records).
+
+Runs where trainers run (it imports Keras and the user's code).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from orchestrator.config import (
+    TrainingConfig,
+    from_logits,
+    is_user_function,
+    loss_args,
+    loss_name,
+    metric_name,
+)
+from orchestrator.config._objectives import LOSS_ALIASES, SPARSE_LOSSES
+
+__all__ = ["Objective", "objective_for", "summed", "resolve_function", "DEFAULT_OBJECTIVE"]
+
+PerExample = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+@dataclass
+class Objective:
+    """What one trial's step computes besides its gradient."""
+
+    loss: PerExample
+    classification: bool  # integer class labels: accuracy is logged
+    from_logits: bool = False
+    metrics: list[tuple[str, PerExample]] = field(default_factory=list)
+    # What model.compile gets (a saved model keeps it): Keras' name or mapping, else None.
+    compile_loss: Any = "sparse_categorical_crossentropy"
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [name for name, _ in self.metrics]
+
+    def correct(self, y: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
+        """Summed correct predictions (0.0 without accuracy: a regression)."""
+        if not self.classification:
+            return tf.constant(0.0)
+        labels = tf.reshape(tf.cast(y, tf.int32), [-1])
+        if out.shape[-1] == 1:  # one sigmoid (or logit) output: class 1 above the threshold
+            threshold = 0.0 if self.from_logits else 0.5
+            predicted = tf.cast(tf.reshape(out, [-1]) > threshold, tf.int32)
+        else:
+            predicted = tf.argmax(out, axis=-1, output_type=tf.int32)
+        return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
+
+
+def summed(values: Any, local: tf.Tensor) -> tf.Tensor:
+    """The sum over a batch of ``local`` examples of per-example ``values`` (a function that
+    returns their mean instead, a scalar, counts as that mean for every example; extra axes
+    are averaged, as Keras' losses average the last)."""
+    values = tf.cast(tf.convert_to_tensor(values), tf.float32)
+    if values.shape.rank == 0:
+        return values * local
+    if values.shape.rank > 1:
+        values = tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
+    return tf.reduce_sum(values)
+
+
+def _keras_function(module: Any, name: str, args: dict[str, Any]) -> PerExample:
+    full = LOSS_ALIASES.get(name, name)
+    fn = getattr(module, full)
+    sparse = full.startswith("sparse_")
+
+    def per_example(y: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
+        y = tf.cast(y, tf.int32) if sparse else tf.cast(y, out.dtype)
+        return fn(y, out, **args)
+
+    per_example.__name__ = full
+    return per_example
+
+
+def resolve_function(value: Any, key: str) -> Callable[..., Any]:
+    """The user's function behind ``value`` ('file.py:fn', 'module:fn' or the object)."""
+    if callable(value):
+        return value
+    from trainers.builders import load_function
+
+    return load_function(value, key)
+
+
+def _user_function(value: Any, key: str, classification: bool) -> PerExample:
+    fn = resolve_function(value, key)
+
+    def per_example(y: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
+        return fn(tf.cast(y, tf.int32) if classification else tf.cast(y, tf.float32), out)
+
+    return per_example
+
+
+def objective_for(training: TrainingConfig, classification: bool) -> Objective:
+    """The trial's objective for its data: ``classification`` when the labels are integer
+    class ids (the data's dtype says; trainers/data/_arrays.py)."""
+    loss = training.loss
+    if is_user_function(loss):
+        loss_fn = _user_function(loss, "training.loss", classification)
+        compile_loss = None
+    else:
+        loss_fn = _keras_function(keras.losses, loss_name(loss), loss_args(loss))
+        # A name is what a saved model can keep; a mapping's arguments are orch's to apply.
+        compile_loss = loss if isinstance(loss, str) else None
+    metrics = []
+    for i, metric in enumerate(training.metrics):
+        if is_user_function(metric):
+            fn = _user_function(metric, f"training.metrics[{i}]", classification)
+        else:
+            fn = _keras_function(keras.metrics, metric, {})
+        metrics.append((metric_name(metric), fn))
+    return Objective(loss_fn, classification, from_logits(loss), metrics, compile_loss)
+
+
+@functools.cache
+def _default() -> Objective:
+    return objective_for(TrainingConfig(), classification=True)
+
+
+def DEFAULT_OBJECTIVE() -> Objective:  # noqa: N802 - read as a constant; made when first asked (imports Keras)
+    return _default()
+
+
+def uses_sparse_labels(training: TrainingConfig) -> bool:
+    """Whether the loss takes integer class ids (else float targets shaped as the output)."""
+    return not is_user_function(training.loss) and LOSS_ALIASES.get(loss_name(training.loss), loss_name(training.loss)) in SPARSE_LOSSES
