@@ -45,7 +45,7 @@ def learning_curves(
     if trial_ids is not None:
         trial_ids = _resolve_ids(store, trial_ids, where.sweeps)
         # Only the columns needed: one trial's curve is then a small read.
-        wanted = {"sweep", "trial_id", "run_id", "status", "started_at", "ended_at", *(c.column for c in where.conditions)}
+        wanted = {"sweep", "trial_id", "run_id", "status", "started_at", "ended_at", "metrics", *(c.column for c in where.conditions)}
         several = len(set(trial_ids)) > 1
         # With several trials, every params column (builders' ones too): the labels that tell the curves apart.
         columns = None if several else [c for c in TRIALS_SCHEMA.names if c in wanted]
@@ -54,9 +54,10 @@ def learning_curves(
         trials = trials if condition is None else trials.filter(condition)
     else:
         trials = select_trials(store, where)
-    metrics = list(metrics) if metrics is not None else [c for c in EPOCHS_SCHEMA.names if c not in ("sweep", "trial_id", "run_id", "epoch")]
+    logged = _logged_metrics(trials)
+    metrics = list(metrics) if metrics is not None else [c for c in (*EPOCHS_SCHEMA.names, *logged) if c not in ("sweep", "trial_id", "run_id", "epoch")]
     for metric in metrics:
-        check_column(metric, EPOCHS_SCHEMA.names, "epochs")
+        check_column(metric, [*EPOCHS_SCHEMA.names, *logged], "epochs")
     ids = trials["trial_id"].unique().to_pylist()
     runs = trials["run_id"].combine_chunks()
     sweeps = sorted(set(trials["sweep"].to_pylist()))  # read only their directories
@@ -68,6 +69,16 @@ def learning_curves(
     curves = epochs.join(groupable(trials.select(["run_id", *labels]), labels), keys="run_id", join_type="left outer")
     ordered = curves.sort_by([("sweep", "ascending"), ("trial_id", "ascending"), ("epoch", "ascending")])
     return ordered.select(["sweep", "trial_id", "run_id", *labels, "epoch", *metrics])
+
+
+def _logged_metrics(trials: pa.Table) -> list[str]:
+    """The epochs columns of these trials' training.metrics: <name> and val_<name>."""
+    from orchestrator.config import metric_name
+
+    if "metrics" not in trials.column_names:
+        return []
+    names = dict.fromkeys(metric_name(label) for row in trials["metrics"].to_pylist() if row for label in row)
+    return [c for n in names for c in (n, f"val_{n}")]
 
 
 def curve_stats(curves: pa.Table, metric: str = "val_accuracy", by: Sequence[str] | None = None) -> pa.Table:

@@ -135,6 +135,8 @@ def coerce_metric(value: Any, key: str, origin: str) -> Any:
                           f"got {type(value).__name__} {value!r}"[:300])
     if ":" in value:
         return _function_ref(value, key, origin)
+    if value.strip() in RESERVED_METRIC_NAMES:
+        raise ConfigError(f"{origin}: {key}: {metric_name_problem(value.strip())}")
     return _keras_name(value.strip(), KERAS_METRICS, key, origin, "metric")
 
 
