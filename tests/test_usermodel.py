@@ -114,6 +114,9 @@ STORED_IDS = {  # sha256 of each file's trial ids in sweep order, first 12 hex d
     "examples/residual_cnn.yaml": "2f3a5ac1ceff",
     "examples/search.yaml": "606e8ece1a39",
     "examples/data/shapes.yaml": "3e1651f3898f",
+    # Issue 16 (written when the files were added): a user loss and metric, a regression.
+    "examples/tabular/classify.yaml": "a36a6c6f0af3",
+    "examples/tabular/regress.yaml": "4fe3a61ba09f",
 }
 
 

@@ -79,10 +79,10 @@ def _model(body: str) -> str:
     ("import no_such_module_anywhere\ndef build(params, input_shape, num_classes):\n    pass\n",
      "raised ModuleNotFoundError: No module named 'no_such_module_anywhere'"),
     (_model("    return keras.Model(inputs, keras.layers.Dense(3, activation='softmax')(x))"),
-     "output has shape (3,) per image, expected (10,)"),
+     "output has shape (3,) per example, expected (10,)"),
     (_model("    return keras.Model(inputs, keras.layers.Dense(num_classes)(x))"), "are not probabilities"),
     (_model(f"    return keras.Sequential([keras.layers.Dense(5, input_shape=(3,)), {_SOFTMAX}])"),
-     "the model fails on (28, 28, 1) images"),
+     "the model fails on (28, 28, 1) inputs"),
 ], ids=["raises", "not-a-model", "not-a-function", "import-fails", "wrong-class-count", "logits", "wrong-input-shape"])
 def test_a_bad_builder_is_one_line_before_any_trial(local_ray, tmp_path, capsys, source, message):
     (tmp_path / "bad.py").write_text(source)

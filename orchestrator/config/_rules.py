@@ -129,13 +129,6 @@ def _check_dataset(d: DatasetConfig, fail: Fail) -> None:
 def _check_objectives(t: TrainingConfig, fail: Fail) -> None:
     """The user's loss and metric functions can be found; metric names that can be columns,
     once each; early stopping on a logged metric."""
-    from orchestrator.config._objectives import is_user_function
-
-    for key, value in [("training.loss", t.loss), *((f"training.metrics[{i}]", m) for i, m in enumerate(t.metrics))]:
-        if is_user_function(value):
-            problem = builder_problem(value)
-            if problem is not None:
-                fail(f"{key}: {problem}")
     seen: set[str] = set()
     for metric in t.metrics:
         name = metric_name(metric)
@@ -145,6 +138,13 @@ def _check_objectives(t: TrainingConfig, fail: Fail) -> None:
         if name in seen:
             fail(f"training.metrics: {name!r} is listed twice; each metric's columns are named after it, list it once")
         seen.add(name)
+    from orchestrator.config._objectives import is_user_function
+
+    for key, value in [("training.loss", t.loss), *((f"training.metrics[{i}]", m) for i, m in enumerate(t.metrics))]:
+        if is_user_function(value):
+            problem = builder_problem(value)
+            if problem is not None:
+                fail(f"{key}: {problem}")
     logged = epoch_metrics(t.metrics)
     if t.early_stopping_monitor not in logged:
         _unknown_choice("training.early_stopping_monitor", t.early_stopping_monitor, logged, fail)

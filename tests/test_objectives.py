@@ -1,0 +1,249 @@
+"""training.loss and training.metrics as the config reads them (unit), and as the training
+step computes them (tf): names, mappings and the user's functions; the columns they make;
+every bad input one line. The values a trial reports are checked against numpy on the
+trained model's own predictions, never against the code under test."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.config import ConfigError, DatasetConfig, ModelConfig, OutputsConfig, ResourcesConfig, TrainingConfig, parse_experiment
+from orchestrator.trial import TrialSpec, trial_id_for
+
+OBJECTIVES = '''
+import keras
+
+
+def logit_ce(y_true, logits):
+    return keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+
+
+def top2(y_true, y_pred):
+    return keras.metrics.sparse_top_k_categorical_accuracy(y_true, y_pred, k=2)
+'''
+
+
+def experiment(tmp_path: Path | None = None, **training):
+    """The experiment with ``training``; relative function files are read from ``tmp_path``,
+    as a file's are from its directory."""
+    if tmp_path is not None:
+        if ":" in str(training.get("loss", "")):
+            training["loss"] = f"{tmp_path}/{training['loss']}"
+        training["metrics"] = [f"{tmp_path}/{m}" if ":" in m else m for m in training.get("metrics", [])]
+    return parse_experiment({"name": "t", "training": training})
+
+
+# --- the config (unit) ------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("given, held", [
+    ("mse", "mse"),
+    ("huber", "huber"),
+    ({"name": "sparse_categorical_crossentropy", "from_logits": True},
+     {"name": "sparse_categorical_crossentropy", "from_logits": True}),
+    ({"name": "mse"}, "mse"),  # a mapping without arguments is the name: one trial, one id
+])
+def test_a_loss_is_a_keras_name_or_a_mapping_with_its_arguments(given, held):
+    assert experiment(loss=given).training.loss == held
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("training, message", [
+    ({"loss": "mse2"}, "training.loss: unknown loss 'mse2'; did you mean 'mse'?"),
+    ({"loss": {"from_logits": True}}, "a mapping needs name:"),
+    ({"loss": {"name": "huber", "delta": [1]}}, "training.loss.delta: expected a scalar"),
+    ({"loss": 3}, "training.loss: expected a Keras loss name"),
+    ({"metrics": ["maee"]}, "unknown metric 'maee'; did you mean 'mae'?"),
+    ({"metrics": ["accuracy"]}, "'accuracy' clashes with orch's own accuracy/val_accuracy columns"),
+    ({"metrics": ["mae", "mae"]}, "'mae' is listed twice"),
+    ({"metrics": ["m.py:val_x"]}, "starts with a split's prefix"),
+    ({"early_stopping_monitor": "val_mae", "early_stopping_patience": 2}, "'val_mae' is not logged"),
+])
+def test_bad_loss_and_metrics_are_one_line(training, message):
+    with pytest.raises(ConfigError) as error:
+        experiment(**training)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.unit
+def test_sweep_and_stopping_metrics_must_be_logged():
+    with pytest.raises(ConfigError, match=r"sweep.metric: 'val_mae' is not logged"):
+        parse_experiment({"name": "t", "sweep": {"metric": "val_mae"}})
+    with pytest.raises(ConfigError, match=r"stopping.metric: 'val_mae' is not logged"):
+        parse_experiment({"name": "t", "stopping": {"metric": "val_mae", "rungs": [1]}})
+    ok = parse_experiment({"name": "t", "training": {"loss": "mse", "metrics": ["mae"]},
+                           "sweep": {"metric": "test_mae", "goal": "min"}, "stopping": {"metric": "val_mae"}})
+    assert (ok.sweep.metric, ok.stopping.metric) == ("test_mae", "val_mae")
+
+
+@pytest.mark.unit
+def test_a_missing_user_function_is_named_before_anything_runs(tmp_path):
+    (tmp_path / "objectives.py").write_text(OBJECTIVES)
+    with pytest.raises(ConfigError, match=r"training.metrics\[0\]: .*defines no function 'top3'; did you mean 'top2'\?"):
+        experiment(tmp_path, metrics=["objectives.py:top3"])
+    with pytest.raises(ConfigError, match=r"training.loss: .*nope.py: no such file"):
+        experiment(tmp_path, loss="nope.py:f")
+
+
+@pytest.mark.unit
+def test_the_default_loss_keeps_every_stored_id_and_another_changes_it():
+    base = trial_id_for(DatasetConfig(), ModelConfig(), TrainingConfig())
+    # Written down before loss and metrics existed (the quickstart-like default trial).
+    assert trial_id_for(DatasetConfig(), ModelConfig(), TrainingConfig(loss="sparse_categorical_crossentropy", metrics=[])) == base
+    others = {trial_id_for(DatasetConfig(), ModelConfig(), TrainingConfig(**t)) for t in (
+        {"loss": "mse"}, {"metrics": ["mae"]}, {"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}})}
+    assert base not in others and len(others) == 3
+
+
+@pytest.mark.unit
+def test_a_user_loss_enters_the_id_as_its_code(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "objectives.py").write_text(OBJECTIVES)
+
+    def trial_id(d):
+        e = experiment(tmp_path / d, loss="objectives.py:logit_ce", metrics=["objectives.py:top2"])
+        return trial_id_for(e.dataset, e.model, e.training)
+
+    first = trial_id("a")
+    assert trial_id("b") == first  # the same code elsewhere: the same trial
+    (tmp_path / "b" / "objectives.py").write_text(OBJECTIVES.replace("k=2", "k=3"))
+    assert trial_id("b") != first  # edited: a new trial
+
+
+@pytest.mark.unit
+def test_the_results_columns_of_a_loss_and_metrics():
+    from orchestrator.store._schema import extra_columns
+
+    spec = TrialSpec("s", "id", DatasetConfig(), ModelConfig(), TrainingConfig(loss="mse", metrics=["mae"]), ResourcesConfig())
+    params = spec.params()
+    assert (params["loss_function"], params["metrics"]) == ("mse", ["mae"])
+    assert extra_columns(["test_mae", "val_mae", "train_mae", "test_accuracy", "train_seconds", "model_units"]) == [
+        "test_mae", "val_mae", "train_mae", "model_units"]
+    assert extra_columns(["mae", "val_mae", "loss", "epoch"], "epochs") == ["mae", "val_mae"]
+
+
+@pytest.mark.unit
+def test_goal_of_a_metric_column():
+    from orchestrator.answers._query import higher_is_better
+
+    assert [higher_is_better(c) for c in ("test_mae", "val_top2", "mean_test_mae", "test_accuracy", "total_seconds")] == [
+        False, True, False, True, False]
+
+
+# --- the training step (tf) ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def device(cpu_device):
+    return cpu_device
+
+
+def tabular(n_train=480, n_test=160, features=20, classes=3, regression=False):
+    """Standardised float32 features (negatives included); 3 classes or a float target."""
+    from trainers.datasets import DatasetArrays
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n_train + n_test, features)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((features, classes))
+    y = (x[:, :3].sum(axis=1) * 0.7 + 0.1).astype(np.float32) if regression else (x @ w).argmax(axis=1).astype(np.uint8)
+    cut = n_train - 80
+    return DatasetArrays("loader", x[:cut], y[:cut], x[cut:n_train], y[cut:n_train], x[n_train:], y[n_train:],
+                         num_classes=0 if regression else classes)
+
+
+def mlp_spec(tmp_path, training, outputs=OutputsConfig(tensorboard=False, checkpoint_every=0)):
+    (tmp_path / "mlp.py").write_text(
+        "import keras\n\ndef mlp(params, input_shape, num_classes):\n"
+        "    return keras.Sequential([keras.layers.Dense(16, activation='relu'), keras.layers.Dense(num_classes or 1)])\n")
+    (tmp_path / "objectives.py").write_text(OBJECTIVES)
+    training = {**training, "metrics": [f"{tmp_path}/{m}" if ":" in m else m for m in training.get("metrics", [])]}
+    if isinstance(training.get("loss"), str) and ":" in training["loss"]:
+        training["loss"] = f"{tmp_path}/{training['loss']}"
+    e = parse_experiment({"name": "t", "model": {"builder": f"{tmp_path}/mlp.py:mlp"},
+                          "training": {"epochs": 2, "batch_size": 32, "learning_rate": 0.01, **training}})
+    return TrialSpec("t", trial_id_for(e.dataset, e.model, e.training), e.dataset, e.model, e.training,
+                     ResourcesConfig(), outputs=outputs)
+
+
+@pytest.mark.tf
+def test_logits_user_loss_and_user_metric_on_a_float_table(tmp_path, device):
+    from trainers import run_trial
+
+    data = tabular()
+    spec = mlp_spec(tmp_path, {"loss": "objectives.py:logit_ce", "metrics": ["objectives.py:top2", "sparse_categorical_crossentropy"]})
+    spec = dataclasses.replace(spec, artifacts_root=str(tmp_path / "art"),
+                               outputs=OutputsConfig(tensorboard=False, checkpoint_every=0, save_model=True))
+    result = run_trial(spec, data, device)
+    assert result.status.value == "completed"
+    record = result.epochs[-1]
+    assert set(record.metrics) == {"top2", "sparse_categorical_crossentropy", "val_top2", "val_sparse_categorical_crossentropy"}
+    # Independent of orch's sums: the saved model's logits on the test split, through numpy.
+    import keras
+
+    (model_file,) = (tmp_path / "art").rglob("*.keras")
+    model = keras.models.load_model(model_file, compile=False)
+    logits = np.asarray(model(data.x_test, training=False))
+    top2 = np.argsort(-logits, axis=1)[:, :2]
+    assert result.test_metrics["top2"] == pytest.approx(np.mean([y in t for y, t in zip(data.y_test, top2)]), abs=1e-6)
+    assert result.test_accuracy == pytest.approx(np.mean(logits.argmax(axis=1) == data.y_test), abs=1e-6)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    ce = -(shifted[np.arange(len(logits)), data.y_test] - np.log(np.exp(shifted).sum(axis=1)))
+    assert result.test_loss == pytest.approx(ce.mean(), rel=1e-4)
+    assert result.test_accuracy > 0.6  # it learned from logits (chance is 1/3)
+
+
+@pytest.mark.tf
+def test_a_regression_reports_its_metrics_and_no_accuracy(tmp_path, device):
+    from trainers import run_trial
+
+    data = tabular(regression=True)
+    spec = dataclasses.replace(mlp_spec(tmp_path, {"loss": "mse", "metrics": ["mae"]}), artifacts_root=str(tmp_path / "a"),
+                               outputs=OutputsConfig(tensorboard=False, checkpoint_every=0, save_model=True))
+    result = run_trial(spec, data, device)
+    assert result.test_accuracy is None and result.epochs[-1].val_accuracy is None
+    import keras
+
+    (model_file,) = (tmp_path / "a").rglob("*.keras")
+    out = np.asarray(keras.models.load_model(model_file, compile=False)(data.x_test, training=False))[:, 0]
+    assert result.test_metrics["mae"] == pytest.approx(np.abs(out - data.y_test).mean(), rel=1e-4)
+    assert result.test_loss == pytest.approx(((out - data.y_test) ** 2).mean(), rel=1e-4)
+    assert result.epochs[-1].metrics["val_mae"] < result.epochs[0].metrics["val_mae"]  # it learned
+
+
+@pytest.mark.tf
+def test_a_branch_with_its_own_metrics_fuses_with_one_without(tmp_path, device):
+    from trainers import run_fused_trials, run_trial
+
+    data = tabular()
+    with_metrics = mlp_spec(tmp_path, {"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+                                       "metrics": ["objectives.py:top2", "sparse_categorical_accuracy"]})
+    without = mlp_spec(tmp_path, {"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}, "seed": 1})
+    fused = run_fused_trials([with_metrics, without], data, device)
+    alone = [run_trial(s, data, device) for s in (with_metrics, without)]
+    for f, a in zip(fused, alone):
+        assert (f.test_loss, f.test_accuracy, f.test_metrics) == (a.test_loss, a.test_accuracy, a.test_metrics)
+        assert [e.metrics for e in f.epochs] == [e.metrics for e in a.epochs]
+    assert fused[1].test_metrics == {}
+    # Keras' sparse_categorical_accuracy on logits is the argmax accuracy orch logs.
+    assert fused[0].test_metrics["sparse_categorical_accuracy"] == pytest.approx(fused[0].test_accuracy, abs=1e-6)
+
+
+@pytest.mark.tf
+def test_every_keras_name_orch_accepts_resolves_in_keras():
+    import keras
+
+    from orchestrator.config._objectives import KERAS_LOSSES, KERAS_METRICS, LOSS_ALIASES
+
+    for name in KERAS_LOSSES:
+        assert callable(getattr(keras.losses, name)), name
+    for name in KERAS_METRICS:
+        assert callable(getattr(keras.metrics, name)), name
+    for alias, full in LOSS_ALIASES.items():
+        assert keras.losses.get(alias).__name__ == full
