@@ -20,7 +20,7 @@ from ray.exceptions import RayTaskError
 from orchestrator.errors import InputError
 from orchestrator.trial import TrialSpec
 
-__all__ = ["validate_models", "submit_model_checks", "ModelChecks"]
+__all__ = ["ModelChecks", "submit_model_checks", "validate_models"]
 
 # Images in the sample batch the model is run on.
 _SAMPLE = 2

@@ -6,13 +6,20 @@ trained model's own predictions, never against the code under test."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from orchestrator.config import ConfigError, DatasetConfig, ModelConfig, OutputsConfig, ResourcesConfig, TrainingConfig, parse_experiment
+from orchestrator.config import (
+    ConfigError,
+    DatasetConfig,
+    ModelConfig,
+    OutputsConfig,
+    ResourcesConfig,
+    TrainingConfig,
+    parse_experiment,
+)
 from orchestrator.trial import TrialSpec, trial_id_for
 
 OBJECTIVES = '''
@@ -158,7 +165,10 @@ def tabular(n_train=480, n_test=160, features=20, classes=3, regression=False):
                          num_classes=0 if regression else classes)
 
 
-def mlp_spec(tmp_path, training, outputs=OutputsConfig(tensorboard=False, checkpoint_every=0)):
+_QUIET = OutputsConfig(tensorboard=False, checkpoint_every=0)
+
+
+def mlp_spec(tmp_path, training, outputs=_QUIET):
     (tmp_path / "mlp.py").write_text(
         "import keras\n\ndef mlp(params, input_shape, num_classes):\n"
         "    return keras.Sequential([keras.layers.Dense(16, activation='relu'), keras.layers.Dense(num_classes or 1)])\n")
@@ -239,7 +249,11 @@ def test_a_branch_with_its_own_metrics_fuses_with_one_without(tmp_path, device):
 def test_every_keras_name_orch_accepts_resolves_in_keras():
     import keras
 
-    from orchestrator.config._objectives import KERAS_LOSSES, KERAS_METRICS, LOSS_ALIASES
+    from orchestrator.config._objectives import (
+        KERAS_LOSSES,
+        KERAS_METRICS,
+        LOSS_ALIASES,
+    )
 
     for name in KERAS_LOSSES:
         assert callable(getattr(keras.losses, name)), name
@@ -247,3 +261,21 @@ def test_every_keras_name_orch_accepts_resolves_in_keras():
         assert callable(getattr(keras.metrics, name)), name
     for alias, full in LOSS_ALIASES.items():
         assert keras.losses.get(alias).__name__ == full
+
+
+@pytest.mark.unit
+def test_halving_on_a_metric_keeps_the_smaller_error_and_the_larger_score():
+    from orchestrator.plan import SuccessiveHalving
+    from orchestrator.trial import EpochRecord
+
+    def record(**metrics):
+        return EpochRecord(2, 1.0, None, 1.0, None, 1.0, metrics=metrics)
+
+    errors = SuccessiveHalving(rungs=[2], keep=0.5, metric="val_mae")
+    assert errors.report("a", record(val_mae=0.3)).go_on
+    assert not errors.report("b", record(val_mae=0.5)).go_on  # larger error: out
+    assert errors.report("c", record(val_mae=0.1)).go_on
+    scores = SuccessiveHalving(rungs=[2], keep=0.5, metric="val_top2")
+    assert scores.report("a", record(val_top2=0.8)).go_on
+    assert not scores.report("b", record(val_top2=0.6)).go_on  # smaller score: out
+    assert not scores.report("c", record()).go_on  # not logged: cannot go on

@@ -13,9 +13,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from orchestrator.cli import main  # noqa: E402
-from orchestrator.store import ParquetResultsStore  # noqa: E402
-from tests.conftest import REPO  # noqa: E402
+from orchestrator.cli import main
+from orchestrator.store import ParquetResultsStore
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.ray
 

@@ -38,16 +38,16 @@ import tensorflow as tf
 
 from orchestrator.plan import fusion_key
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
+from trainers import trial_model
+from trainers.data import epoch_batches, epoch_permutation
 from trainers.datasets import DatasetArrays
 from trainers.devices import DeviceInfo, make_strategy
-from trainers.data import epoch_batches, epoch_permutation
 from trainers.fused_branch import Branch
 from trainers.fused_step import build_eval_fn, build_train_fn
-from trainers import trial_model
 from trainers.release import trial_scope
 from trainers.trial_model import eval_batch, global_batch_size
 
-__all__ = ["run_trial", "run_fused_trials", "measure_fused_rate"]
+__all__ = ["measure_fused_rate", "run_fused_trials", "run_trial"]
 
 def run_trial(
     spec: TrialSpec,
@@ -155,7 +155,9 @@ def _train_group(
         if b.spec.outputs.save_model:
             b.artifacts.save_model(b.model)
         if b.spec.outputs.tensorboard and b.artifacts.tensorboard_dir is not None:
-            from trainers.tensorboard import write_test_metrics  # tensorboard import only when used
+            from trainers.tensorboard import (
+                write_test_metrics,  # tensorboard import only when used
+            )
 
             loss, accuracy, metrics = _values(row, b)
             write_test_metrics(b.artifacts.tensorboard_dir, loss, accuracy, step=len(b.records), metrics=metrics)

@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from trainers.objectives import DEFAULT_OBJECTIVE, Objective, summed
+from trainers.objectives import Objective, default_objective, summed
 
-__all__ = ["build_train_fn", "build_eval_fn", "replica_share", "totals_width"]
+__all__ = ["build_eval_fn", "build_train_fn", "replica_share", "totals_width"]
 
 # What a step returns per branch: summed loss (regularisation included, per image), correct
 # predictions, images, then each of the branch's metrics summed (zeros past a branch's own
@@ -80,7 +80,7 @@ def build_train_fn(
     measure the alternative to re-tracing for the running branches (see fused.py).
     """
     k = len(models)
-    objectives = list(objectives) if objectives is not None else [DEFAULT_OBJECTIVE()] * k
+    objectives = list(objectives) if objectives is not None else [default_objective()] * k
     width = totals_width(objectives)
     n_replicas = strategy.num_replicas_in_sync
     if masked and n_replicas > 1:
@@ -136,7 +136,7 @@ def build_eval_fn(
     """A function ``evaluate(x, y) -> totals``: every branch on the same global batch
     (inference mode: no dropout or augmentation), float32 ``[K, 3]`` as in
     :func:`build_train_fn`; the loss includes each branch's penalty, as Keras' does."""
-    objectives = list(objectives) if objectives is not None else [DEFAULT_OBJECTIVE()] * len(models)
+    objectives = list(objectives) if objectives is not None else [default_objective()] * len(models)
     width = totals_width(objectives)
 
     def replica_eval(xb: tf.Tensor, yb: tf.Tensor) -> tf.Tensor:

@@ -34,7 +34,7 @@ from orchestrator.config import (
 )
 from orchestrator.config._objectives import LOSS_ALIASES, SPARSE_LOSSES
 
-__all__ = ["Objective", "objective_for", "summed", "resolve_function", "DEFAULT_OBJECTIVE"]
+__all__ = ["Objective", "default_objective", "objective_for", "resolve_function", "summed"]
 
 PerExample = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -132,12 +132,9 @@ def objective_for(training: TrainingConfig, classification: bool) -> Objective:
 
 
 @functools.cache
-def _default() -> Objective:
+def default_objective() -> Objective:
+    """The built-ins' objective: sparse categorical cross-entropy on probabilities, accuracy."""
     return objective_for(TrainingConfig(), classification=True)
-
-
-def DEFAULT_OBJECTIVE() -> Objective:  # noqa: N802 - read as a constant; made when first asked (imports Keras)
-    return _default()
 
 
 def uses_sparse_labels(training: TrainingConfig) -> bool:

@@ -7,12 +7,22 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from orchestrator.answers._query import aggregate, groupable, select_trials, varying_params
+from orchestrator.answers._query import (
+    aggregate,
+    groupable,
+    select_trials,
+    varying_params,
+)
 from orchestrator.answers._where import QueryError, Where, all_of, check_column
-from orchestrator.store import EPOCHS_SCHEMA, TRIALS_SCHEMA, ResultsStore, latest_per_trial
+from orchestrator.store import (
+    EPOCHS_SCHEMA,
+    TRIALS_SCHEMA,
+    ResultsStore,
+    latest_per_trial,
+)
 from orchestrator.store._schema import param_columns
 
-__all__ = ["learning_curves", "curve_stats"]
+__all__ = ["curve_stats", "learning_curves"]
 
 
 def _resolve_ids(store: ResultsStore, trial_ids: Sequence[str], sweep: str | Sequence[str] | None) -> list[str]:

@@ -12,12 +12,19 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestrator.answers._query import STATS, aggregate, best, higher_is_better, select_trials, varying_params
+from orchestrator.answers._query import (
+    STATS,
+    aggregate,
+    best,
+    higher_is_better,
+    select_trials,
+    varying_params,
+)
 from orchestrator.answers._where import Where, check_column
 from orchestrator.store import ResultsStore
 from orchestrator.store._schema import param_columns
 
-__all__ = ["results_table", "result_rows", "shown_metrics", "SHOWN_METRICS"]
+__all__ = ["SHOWN_METRICS", "result_rows", "results_table", "shown_metrics"]
 
 SHOWN_METRICS = ("test_accuracy", "val_accuracy", "epochs_run", "train_seconds", "total_seconds")
 _AVERAGED = ("test_accuracy", "val_accuracy", "train_seconds", "total_seconds")

@@ -24,10 +24,30 @@ from typing import Any
 from orchestrator.errors import ConfigError
 
 __all__ = [
-    "LossSpec", "MetricSpec", "KERAS_LOSSES", "KERAS_METRICS", "LOSS_ALIASES", "DEFAULT_LOSS",
-    "coerce_loss", "coerce_metric", "loss_name", "loss_args", "loss_label", "metric_name", "metric_label",
-    "is_user_function", "metric_goal", "metric_columns", "metric_name_problem", "search_metrics", "epoch_metrics",
-    "RESERVED_METRIC_NAMES", "BUILTIN_SEARCH_METRICS", "SPARSE_LOSSES", "REGRESSION_LOSSES", "from_logits",
+    "BUILTIN_SEARCH_METRICS",
+    "DEFAULT_LOSS",
+    "KERAS_LOSSES",
+    "KERAS_METRICS",
+    "LOSS_ALIASES",
+    "REGRESSION_LOSSES",
+    "RESERVED_METRIC_NAMES",
+    "SPARSE_LOSSES",
+    "LossSpec",
+    "MetricSpec",
+    "coerce_loss",
+    "coerce_metric",
+    "epoch_metrics",
+    "from_logits",
+    "is_user_function",
+    "loss_args",
+    "loss_label",
+    "loss_name",
+    "metric_columns",
+    "metric_goal",
+    "metric_label",
+    "metric_name",
+    "metric_name_problem",
+    "search_metrics",
 ]
 
 
