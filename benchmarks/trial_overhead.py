@@ -13,7 +13,8 @@ In one invocation, side by side on the same machine (issue 19, "Start fast, tria
 Both are timed as whole processes. The script prints both wall times, the ratio orch / plain
 (issue 19's target: <= 0.15x), and orch's time to the first trial start: the moment its first
 ``start`` line reaches us, measured from launching the process (so it includes the interpreter,
-imports, Ray, trainers, data and checks).
+imports, Ray, trainers, data and checks). The accuracy column is a sanity check that both ran,
+not a comparison: one epoch of four SGD steps leaves this tiny model near chance (0.25).
 
     python benchmarks/trial_overhead.py                 # 200 trials
     python benchmarks/trial_overhead.py --trials 40     # quicker
