@@ -4,10 +4,13 @@ that die before they are (scheduler.decide_after_startup_failure decides, this c
 A trainer is *starting* from its launch until its first ``describe`` call answers: by then it
 has imported TensorFlow and configured its devices. The sweep's first trainers and the
 replacements of trainers that died mid-trial start the same way, through one pool.
+:func:`start_and_check` is the sweep's start: its trainers, its data and the check of its user
+models, side by side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +19,14 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, WorkerCrashedError
 
+from cluster.data import dataset_key, put_datasets
+from cluster.validation import submit_model_checks
 from orchestrator.errors import SweepAborted
 from orchestrator.plan import StartupAction, StartupFailures, decide_after_startup_failure
+from orchestrator.progress import StartupPhases, SweepProgress
+from orchestrator.trial import TrialSpec
 
-__all__ = ["TRAINER_DIED", "TrainerPool", "root_cause"]
+__all__ = ["TRAINER_DIED", "TrainerPool", "root_cause", "start_and_check"]
 
 TRAINER_DIED = (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError)
 
@@ -150,3 +157,31 @@ class TrainerPool:
         for job in self._starting.values():
             ray.kill(job.actor, no_restart=True)
         self._starting.clear()
+
+
+def start_and_check(pool: TrainerPool, count: int, specs: list[TrialSpec], idle: list[Any], progress: SweepProgress,
+                    phases: StartupPhases, poll: float) -> tuple[dict[str, ray.ObjectRef], dict[str, int]]:
+    """Start ``count`` trainers and, while they import TensorFlow, load each dataset into the
+    object store and build each user model once on it. The trainers join ``idle`` as soon as
+    they are ready, so that a check that fails afterwards still stops them (the caller's
+    release). Returns the datasets' refs and their training image counts, by dataset key."""
+    trainers = f"{count} trainer{'s' if count != 1 else ''}"
+    with progress.step(f"starting {trainers} (TensorFlow loads in each) and loading the data..."):
+        started = time.monotonic()
+        pool.start(count)
+        # Trainers import TensorFlow (seconds) while the datasets load.
+        with phases.phase("loading the data", alongside=f"{trainers} starting"):
+            datasets, train_images = put_datasets(specs)
+        # Each user model is built once on a sample batch while the trainers start.
+        checks = submit_model_checks(specs, datasets, dataset_key)
+        # Start-up works on this cluster (a broken install aborts here, with its error).
+        idle.extend(pool.wait_until_ready(count, poll))
+        phases.record(f"starting {trainers} (TensorFlow loads in each)", time.monotonic() - started)
+    # Built-in models are not checked: no line for them. The checks ran alongside the
+    # trainers' start; this phase is the wait left once the trainers were ready.
+    checking = (phases.phase("checking user models, after the trainers were ready")
+                if any(s.model.builder is not None for s in specs) else contextlib.nullcontext())
+    with progress.step("building each user model once on a sample batch..."), checking:
+        # User code that cannot build fails here, before the store is written.
+        checks.result()
+    return datasets, train_images

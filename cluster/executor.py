@@ -8,6 +8,7 @@ case every trial already finished is stored and the rest can be run by calling a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -20,15 +21,14 @@ import ray
 from ray.util.queue import Empty, Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from cluster._startup import TRAINER_DIED, TrainerPool
+from cluster._startup import TRAINER_DIED, TrainerPool, start_and_check
 from cluster.autofuse import choose_fusion
 from cluster.actor import GroupReport, TrainerActor
-from cluster.data import dataset_key, put_datasets
+from cluster.data import dataset_key
 from cluster.rungs import RungKeeper
-from cluster.validation import submit_model_checks
 from orchestrator.config import ResourcesConfig
 from orchestrator.errors import InputError, SweepAborted
-from orchestrator.progress import SweepProgress
+from orchestrator.progress import StartupPhases, SweepProgress
 from orchestrator.plan import (
     FailureAction,
     FailureStreak,
@@ -142,6 +142,8 @@ class PreparedSweep:
     # For `auto`: the measured group steps per second by K, and the K chosen from them.
     fuse_rates: dict[int, float] | None = None
     train_images: dict[str, int] = field(default_factory=dict)  # per dataset key
+    # The start-up's timings; :meth:`RayExecutor.run` ends them at the first launch.
+    phases: StartupPhases = field(default_factory=StartupPhases)
 
     def release(self) -> None:
         """Stop every trainer (a prepare that is not followed by a run)."""
@@ -168,12 +170,16 @@ class RayExecutor:
             return ExecutionSummary()
         return self.run(self.prepare(specs, progress), store, progress, skipped=skipped)
 
-    def prepare(self, specs: list[TrialSpec], progress: SweepProgress, trials: int | None = None) -> PreparedSweep:
+    def prepare(self, specs: list[TrialSpec], progress: SweepProgress, trials: int | None = None,
+                phases: StartupPhases | None = None) -> PreparedSweep:
         """Check the sweep against the cluster and start its trainers; raise InputError (bad
         resources or data) or SweepAborted (trainers cannot start) before any write.
 
         ``specs``: the planned trials, or for a search (whose trials are asked as it runs)
-        one trial per dataset it uses; ``trials``: how many will run (default: the specs)."""
+        one trial per dataset it uses; ``trials``: how many will run (default: the specs).
+        ``phases``: where each start-up phase's seconds go (``--verbose`` shows them)."""
+        phases = phases if phases is not None else StartupPhases()
+        t_cluster = time.monotonic()
         resources = specs[0].resources
         trials = len(specs) if trials is None else trials
         cluster = ray.cluster_resources()
@@ -205,22 +211,15 @@ class RayExecutor:
 
         pool = TrainerPool(launch, trainers=n)
         idle: list[Any] = []
-        prepared = PreparedSweep(specs, n, pool, idle, {}, events)
+        prepared = PreparedSweep(specs, n, pool, idle, {}, events, phases=phases)
+        # Resources read, the fit checked, the progress queue actor started.
+        phases.record("cluster checks", time.monotonic() - t_cluster)
         try:
-            with progress.step(f"starting {n} trainer{'s' if n != 1 else ''} (TensorFlow loads in each) "
-                               "and loading the data..."):
-                pool.start(n)
-                # Trainers import TensorFlow (seconds) while the datasets load.
-                prepared.datasets, prepared.train_images = put_datasets(specs)
-                # Each user model is built once on a sample batch while the trainers start.
-                checks = submit_model_checks(specs, prepared.datasets, dataset_key)
-                # Start-up works on this cluster (a broken install aborts here, with its error).
-                idle.extend(pool.wait_until_ready(n, self._poll))
-            with progress.step("building each user model once on a sample batch..."):
-                # User code that cannot build fails here, before the store is written.
-                checks.result()
-            prepared.fuse, prepared.fuse_rates = choose_fusion(
-                specs[0], trials, idle[0], prepared.datasets, prepared.train_images, progress)
+            prepared.datasets, prepared.train_images = start_and_check(pool, n, specs, idle, progress, phases, self._poll)
+            measuring = phases.phase("fuse: auto measurement") if resources.fuse == "auto" else contextlib.nullcontext()
+            with measuring:
+                prepared.fuse, prepared.fuse_rates = choose_fusion(
+                    specs[0], trials, idle[0], prepared.datasets, prepared.train_images, progress)
         except BaseException:
             prepared.release()
             raise
@@ -271,6 +270,7 @@ class RayExecutor:
                         group, attempts = taken, (1,) * len(taken)
                     actor = idle.pop()
                     key = dataset_key(group[0].dataset)
+                    prepared.phases.finish()  # the start-up ends at the first launch (once)
                     ref = actor.run_trials.remote(list(group), key, [datasets[key]], rungs)
                     running[ref] = _Running(group, actor, attempts)
                     for spec, attempt in zip(group, attempts):

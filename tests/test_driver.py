@@ -41,7 +41,7 @@ class ScriptedExecutor:
     outcome: object = lambda spec: TrialStatus.COMPLETED
     ran: list = field(default_factory=list)
 
-    def prepare(self, specs, progress, trials=None):
+    def prepare(self, specs, progress, trials=None, phases=None):
         return types.SimpleNamespace(release=lambda: None)
 
     def run(self, prepared, store, progress, skipped=0, source=None):

@@ -132,3 +132,28 @@ def test_a_param_read_for_some_values_of_the_sweep_is_not_refused(local_ray, tmp
     config.write_text("model:\n  builder: bad.py:build\n  params: {width: 8}\ndataset: {name: mnist_sample}\n"
                       "training:\n  epochs: 1\nsweep:\n  grid:\n    model.params.deep: [true, false]\n")
     assert main(["run", str(config), "--store", str(tmp_path / "store")]) == 0, capsys.readouterr().err[-2000:]
+
+
+# Each start-up phase of a sweep with a user model, in the order they end (with --verbose).
+_PHASES = [
+    r"python and orch imports", r"checking the experiment file", r"planning", r"importing Ray", r"starting Ray",
+    r"cluster checks", r"loading the data", r"starting \d+ trainers? \(TensorFlow loads in each\)",
+    r"checking user models, after the trainers were ready", r"store: config and claims",
+]
+
+
+def test_verbose_shows_each_start_up_phase_once_with_its_seconds_before_the_first_trial(local_ray, tmp_path, capsys):
+    (tmp_path / "tiny.py").write_text(_model(f"    return keras.Model(inputs, {_SOFTMAX}(x))"))
+    config = tmp_path / "exp.yaml"
+    config.write_text("model:\n  builder: tiny.py:build\ndataset: {name: mnist_sample}\n"
+                      "training:\n  epochs: 1\n  batch_size: 512\n")
+    assert main(["run", str(config), "--store", str(tmp_path / "store"), "--verbose"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    phase = re.compile(r"^\[orch +\d+\.\ds\] start-up: (.+) (\d+\.\d\d)s( \(alongside .+\))?$")
+    seen = [m.group(1) for m in map(phase.match, lines) if m]
+    assert len(seen) == len(_PHASES), seen
+    for name, pattern in zip(seen, _PHASES):
+        assert re.fullmatch(pattern, name), (name, pattern)
+    totals = [i for i, line in enumerate(lines) if re.search(r"\] start-up: \d+\.\d\ds in all, to the first trial launch$", line)]
+    first_trial = next(i for i, line in enumerate(lines) if re.match(r"^\[orch +\d+\.\ds\] start  ", line))
+    assert len(totals) == 1 and totals[0] < first_trial, lines

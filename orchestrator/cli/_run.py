@@ -11,7 +11,7 @@ from orchestrator.answers import render, result_rows
 from orchestrator.cli._common import Parser
 from orchestrator.config import load_experiment
 from orchestrator.driver import run_experiment
-from orchestrator.progress import progress_for
+from orchestrator.progress import LogProgress, StartupPhases, progress_for
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore
 
 __all__ = ["add_run_parsers", "cmd_run", "cmd_submit", "cmd_jobs"]
@@ -27,6 +27,9 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--address", help="join this Ray cluster (auto, or HOST:PORT of the head node's GCS) "
                      "instead of starting a local one (default: $RAY_ADDRESS if set)")
     run.add_argument("--rerun", action="store_true", help="run trials again even if their results are stored")
+    run.add_argument("--verbose", "-v", action="store_true",
+                     help="log lines for every event (epochs included), one line per start-up phase with its "
+                     "seconds, and Ray's and TensorFlow's own output")
 
     submit = sub.add_parser("submit", help="run a sweep as a Ray job on a cluster (Jobs API)")
     submit.add_argument("config", help="experiment YAML file; its directory is uploaded as the job's working directory")
@@ -55,11 +58,17 @@ def add_run_parsers(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.address is not None:
         parse_address(args.address, "cluster")  # before anything slow: a typo fails at once
-    progress = progress_for(sys.stderr, notebook=False)  # `!orch run` in a notebook is a subprocess: lines
-    with progress.step(f"checking {args.config}..."):  # every grid point is checked: a big grid takes a while
+    # --verbose: log lines even on a terminal (as orch.run(verbose=True)), where a live view
+    # would repaint over them. `!orch run` in a notebook is a subprocess: lines too.
+    progress = LogProgress(sys.stderr) if args.verbose else progress_for(sys.stderr, notebook=False)
+    # Counted from this process's start: the imports are part of what `orch run` costs.
+    phases = StartupPhases.from_process_start(progress.note if args.verbose else None)
+    # every grid point is checked: a big grid takes a while
+    with progress.step(f"checking {args.config}..."), phases.phase("checking the experiment file"):
         experiment = load_experiment(args.config, overrides=args.overrides, name=args.name)
     store = ParquetResultsStore(args.store)
-    summary = run_experiment(experiment, store, rerun=args.rerun, address=args.address, progress=progress)
+    summary = run_experiment(experiment, store, rerun=args.rerun, address=args.address, progress=progress,
+                             verbose=args.verbose, phases=phases)
     print(
         f"sweep {summary.sweep}: {summary.completed} completed, {summary.stopped} stopped early, {summary.failed} failed, "
         f"{summary.skipped} already stored, {summary.retries} retries; "

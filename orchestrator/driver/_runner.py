@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass
 
 from orchestrator.config import Experiment
-from orchestrator.progress import SweepProgress
+from orchestrator.progress import StartupPhases, SweepProgress
 from orchestrator.driver._claimed import ClaimedTrials, search_peers
 from orchestrator.driver._run_plan import plan_run
 from orchestrator.plan import SearchTrials, TrialSource
@@ -52,12 +52,18 @@ def run_experiment(
     address: str | None = None,
     progress: SweepProgress | None = None,
     verbose: bool = False,
+    phases: StartupPhases | None = None,
 ) -> RunSummary:
     """Run every trial of ``experiment`` not yet in ``store`` on Ray (embedded local Ray
-    unless ``address`` names a cluster) and store each result as it finishes."""
+    unless ``address`` names a cluster) and store each result as it finishes.
+
+    ``phases`` times the start-up (the CLI's counts from its process's start); by default it
+    counts from this call, and ``verbose`` shows one line per phase."""
     started = time.monotonic()
     progress = progress or SweepProgress()
-    with progress.step(f"planning sweep {experiment.name}..."):
+    if phases is None:
+        phases = StartupPhases(progress.note if verbose else None, origin=started)
+    with progress.step(f"planning sweep {experiment.name}..."), phases.phase("planning"):
         plan = plan_run(experiment, store, rerun=rerun)
     if plan.nothing_to_run:
         progress.start(experiment.name, to_run=0, skipped=plan.skipped, trainers=0)
@@ -65,17 +71,20 @@ def run_experiment(
         return RunSummary(experiment.name, plan.trials, plan.skipped, 0, 0, 0, 0, 0, time.monotonic() - started)
 
     # Imported here: Ray (and its start-up cost) only when there is something to run.
-    _import_cluster(verbose)
-    from cluster import RayExecutor, ray_session
+    with phases.phase("importing Ray"):
+        _import_cluster(verbose)
+        from cluster import RayExecutor, ray_session
 
     with contextlib.ExitStack() as session:
-        with progress.step("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}..."):
+        with (progress.step("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}..."),
+              phases.phase("starting Ray" if address is None else "connecting to Ray")):
             # User files (a builder's, a loader's) travel to every node of a cluster joined by address.
             session.enter_context(ray_session(address, ship=files_to_ship_for(experiment), verbose=verbose))
         executor = RayExecutor()
         # Every check first (resources against the cluster, data, trainers start, user
         # models build); nothing is written under the store before they have all passed.
-        prepared = executor.prepare(plan.check, progress, trials=plan.to_run)
+        prepared = executor.prepare(plan.check, progress, trials=plan.to_run, phases=phases)
+        store_phase = time.monotonic()
         try:
             store.save_config(experiment)
         except BaseException:
@@ -83,6 +92,7 @@ def run_experiment(
             raise
         try:
             source = _claimed(plan.source, experiment, store, rerun, progress)
+            phases.record("store: config and claims", time.monotonic() - store_phase)
             done = executor.run(prepared, store, progress, skipped=plan.skipped, source=source)
         finally:
             _compact(store, experiment.name)
