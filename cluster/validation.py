@@ -79,6 +79,13 @@ def _labels_fit_loss(training: Any, data: Any) -> str | None:
     from orchestrator.config import is_user_function, loss_label, loss_name
     from orchestrator.config._objectives import REGRESSION_LOSSES, SPARSE_LOSSES
 
+    weights = training.class_weight
+    if weights is not None and not data.classification:
+        return (f"training.class_weight: {'balanced' if weights == 'balanced' else 'a class weight'} needs classes, "
+                "but the labels are float targets (a regression); remove class_weight")
+    if isinstance(weights, dict) and (missing := sorted(c for c in weights if c >= data.num_classes)):
+        return (f"training.class_weight: class {missing[0]} does not exist; the labels are classes "
+                f"0..{data.num_classes - 1}")
     if is_user_function(training.loss):
         return None
     name = loss_name(training.loss)
@@ -140,7 +147,7 @@ def _objective_runs(training: Any, data: Any, out: Any) -> str | None:
     from trainers.objectives import objective_for
 
     try:
-        objective = objective_for(training, data.classification)
+        objective = objective_for(training, data.classification, data.y_train, data.num_classes)
     except BuilderError as e:
         return str(e)
     y = tf.constant(data.y_train[: len(out)])
@@ -155,6 +162,9 @@ def _objective_runs(training: Any, data: Any, out: Any) -> str | None:
         if values.ndim > 0 and values.shape[0] != len(out):
             return (f"{what}: returns shape {values.shape} for a batch of {len(out)}; return one value per "
                     "example (batch,) or their mean (a scalar)")
+        if values.ndim == 0 and fn is objective.loss and objective.class_weights is not None:
+            return (f"{what}: returns one value for the batch, but training.class_weight weighs each example's loss; "
+                    "return one value per example (batch,)")
         if not np.all(np.isfinite(values)):
             return f"{what}: returns NaN or infinite values on a sample batch; check the function"
     return None

@@ -44,7 +44,7 @@ TRIAL_ID_VERSION = 1
 _NOT_IDENTITY = {"dataset": {"data_dir", "allow_pickle", "path", "loader", "params"}}
 # Fields added after results were stored: while at their default (which is the behaviour
 # from before they existed) they stay out of the hash, so stored trials keep their ids.
-_ADDED_LATER = {"training": {"augment_shift", "loss", "metrics"}, "dataset": {"image_size"}, "model": {"builder", "params"}}
+_ADDED_LATER = {"training": {"augment_shift", "loss", "metrics", "class_weight", "precision"}, "dataset": {"image_size"}, "model": {"builder", "params"}}
 # Config fields that are not one column each: a builder's params become one column per key,
 # model_<key> (USER_PARAM_PREFIX); no built-in column starts with it (checked below).
 _NOT_A_COLUMN = {"model": {"params"}}
@@ -156,6 +156,8 @@ class TrialSpec:
             values["builder"] = _builder_label(self.model.builder)
         values["loss_function"] = loss_label(self.training.loss)
         values["metrics"] = [metric_label(m) for m in self.training.metrics]
+        if isinstance(self.training.class_weight, dict):  # text: a mapping is no column type
+            values["class_weight"] = json.dumps({str(k): v for k, v in self.training.class_weight.items()})
         values.update((user_param_column(k), v) for k, v in self.model.params.items())
         return values
 

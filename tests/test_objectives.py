@@ -71,6 +71,10 @@ def test_a_loss_is_a_keras_name_or_a_mapping_with_its_arguments(given, held):
     ({"metrics": ["mae", "mae"]}, "'mae' is listed twice"),
     ({"metrics": ["m.py:val_x"]}, "starts with a split's prefix"),
     ({"early_stopping_monitor": "val_mae", "early_stopping_patience": 2}, "'val_mae' is not logged"),
+    ({"class_weight": {0: -1}}, "training.class_weight.0: weight -1 must be a finite number >= 0"),
+    ({"class_weight": {"cat": 2}}, "class 'cat' is not a class id"),
+    ({"class_weight": "balance"}, "expected balanced, or a mapping of class to weight"),
+    ({"precision": "float16"}, "training.precision: unknown value 'float16'; did you mean"),
 ])
 def test_bad_loss_and_metrics_are_one_line(training, message):
     with pytest.raises(ConfigError) as error:
@@ -279,3 +283,54 @@ def test_halving_on_a_metric_keeps_the_smaller_error_and_the_larger_score():
     assert scores.report("a", record(val_top2=0.8)).go_on
     assert not scores.report("b", record(val_top2=0.6)).go_on  # smaller score: out
     assert not scores.report("c", record()).go_on  # not logged: cannot go on
+
+
+# --- class weights and precision (tf) -------------------------------------------------------------
+
+
+@pytest.mark.tf
+def test_balanced_class_weights_are_n_over_classes_times_count():
+    from trainers.objectives import class_weight_vector
+
+    assert class_weight_vector("balanced", [0, 0, 0, 1, 2, 2], 3) == pytest.approx([6 / 9, 6 / 3, 6 / 6])
+    assert class_weight_vector({2: 5.0}, [0, 1, 2], 3) == [1.0, 1.0, 5.0]
+    assert class_weight_vector(None, [0, 1], 2) is None
+
+
+@pytest.mark.tf
+def test_class_weights_weigh_the_training_loss_and_nothing_else(tmp_path, device):
+    """Every class weighing 2 with half the SGD learning rate is the same descent: the same
+    weights, so the same validation and test figures, and a training loss twice as large."""
+    from trainers import run_trial
+
+    data = tabular()
+    base = {"optimizer": "sgd", "learning_rate": 0.05, "loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}}
+    plain = run_trial(mlp_spec(tmp_path, base), data, device)
+    doubled = run_trial(mlp_spec(tmp_path, {**base, "learning_rate": 0.025, "class_weight": {0: 2, 1: 2, 2: 2}}), data, device)
+    assert (doubled.test_loss, doubled.test_accuracy) == (plain.test_loss, plain.test_accuracy)
+    assert [e.val_loss for e in doubled.epochs] == [e.val_loss for e in plain.epochs]
+    assert [e.loss for e in doubled.epochs] == pytest.approx([2 * e.loss for e in plain.epochs], rel=1e-6)
+    uneven = run_trial(mlp_spec(tmp_path, {**base, "class_weight": {0: 5}}), data, device)
+    assert uneven.test_loss != plain.test_loss
+
+
+@pytest.mark.tf
+def test_mixed_precision_branches_keep_their_own_policy(tmp_path, device):
+    from trainers import run_fused_trials, run_trial
+
+    data = tabular()
+    full = mlp_spec(tmp_path, {"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}})
+    half = mlp_spec(tmp_path, {"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+                               "precision": "mixed_bfloat16"})
+    scaled = mlp_spec(tmp_path, {"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True},
+                                 "precision": "mixed_float16"})
+    assert len({full.trial_id, half.trial_id, scaled.trial_id}) == 3  # the policy is part of the id
+    fused = run_fused_trials([full, half], data, device)
+    alone = run_trial(full, data, device)
+    assert (fused[0].test_loss, fused[0].test_accuracy) == (alone.test_loss, alone.test_accuracy)
+    assert fused[1].test_loss != alone.test_loss and fused[1].test_accuracy > 0.5  # bfloat16 learns, differently
+    loss_scaled = run_trial(scaled, data, device)  # a LossScaleOptimizer under float16
+    assert np.isfinite(loss_scaled.test_loss) and loss_scaled.test_accuracy > 0.5
+    import keras
+
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # restored for whatever comes next

@@ -72,7 +72,8 @@ def test_a_regression_searched_on_val_mae(local_ray, example, tmp_path, capsys):
     (["--set", "training.loss=mse"], "training.loss: mse compares values, but the labels are integer class ids"),
     (["--set", "training.loss=sparse_categorical_crossentropy"], "the model's outputs are not probabilities"),
     (["--set", "training.metrics=[mae]"], "training.metrics mae: fails on a sample batch"),
-], ids=["regression-loss-on-classes", "logits-without-from_logits", "metric-unfit-for-outputs"])
+    (["--set", "training.class_weight={7: 2.0}"], "training.class_weight: class 7 does not exist; the labels are classes 0..2"),
+], ids=["regression-loss-on-classes", "logits-without-from_logits", "metric-unfit-for-outputs", "class-weight-no-such-class"])
 def test_what_only_the_data_can_tell_is_refused_before_any_trial(local_ray, example, tmp_path, capsys, settings, message):
     store = tmp_path / "store"
     assert main(["run", str(example / "classify.yaml"), "--store", str(store), *settings]) == 2
@@ -81,9 +82,11 @@ def test_what_only_the_data_can_tell_is_refused_before_any_trial(local_ray, exam
     assert not store.exists() or ParquetResultsStore(str(store)).read_trials().num_rows == 0
 
 
-def test_float_targets_given_a_classification_loss_are_refused(local_ray, example, tmp_path, capsys):
+def test_float_targets_given_a_classification_loss_or_class_weights_are_refused(local_ray, example, tmp_path, capsys):
     store = tmp_path / "store"
     assert main(["run", str(example / "regress.yaml"), "--store", str(store),
                  "--set", "training.loss=sparse_categorical_crossentropy", "--set", "sweep.metric=val_loss"]) == 2
     assert "takes integer class ids, but the labels are float targets" in capsys.readouterr().err
+    assert main(["run", str(example / "regress.yaml"), "--store", str(store), "--set", "training.class_weight=balanced"]) == 2
+    assert "training.class_weight: balanced needs classes, but the labels are float targets" in capsys.readouterr().err
     assert not store.exists() or ParquetResultsStore(str(store)).read_trials().num_rows == 0

@@ -19,7 +19,7 @@ from orchestrator.plan import epoch_stop_reason
 from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
-from trainers.trial_model import compiled_model, resume, trial_objective
+from trainers.trial_model import compiled_model, precision_policy, resume, trial_objective
 
 __all__ = ["Branch"]
 
@@ -36,7 +36,8 @@ class Branch:
         # initial weights (and dropout / augmentation seeds) it gets when built alone.
         keras.utils.set_random_seed(spec.training.seed)
         self.objective = trial_objective(spec, data)
-        self.model = compiled_model(spec, data, steps_per_epoch, replicas)
+        with precision_policy(spec.training.precision):
+            self.model = compiled_model(spec, data, steps_per_epoch, replicas)
         # Built now: the fused step traces every branch's update in one function, so no
         # optimizer may create variables during tracing.
         self.model.optimizer.build(self.model.trainable_variables)

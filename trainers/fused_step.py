@@ -56,10 +56,13 @@ def _sums(
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(summed loss, penalty, the rest of the totals row after loss: correct, images, each
     metric summed, zeros to ``width``) of ``model`` on ``x, y``."""
-    out = model(x, training=training)
+    # float32 whatever the precision policy: the loss and metrics of float16 outputs lose
+    # their small differences (a no-op for float32 outputs).
+    out = tf.cast(model(x, training=training), tf.float32)
     local = tf.cast(tf.shape(x)[0], tf.float32)
     # Keras' own loss functions compute a softmax's loss from its logits (models.py).
-    loss_sum = summed(objective.loss(y, out), local)
+    losses = objective.loss(y, out)
+    loss_sum = summed(objective.weighted(losses, y) if training else losses, local)
     metric_sums = [summed(fn(y, out), local) for _, fn in objective.metrics]
     pad = [tf.constant(0.0)] * (width - _TOTALS - len(metric_sums))
     return loss_sum, _penalty(model), tf.stack([objective.correct(y, out), local, *metric_sums, *pad])
@@ -94,6 +97,8 @@ def build_train_fn(
             loss_sum, penalty, rest = _sums(model, objective, xb, yb, training=True, width=width)
             # Share of the global mean; the penalty once in total over the replicas.
             loss = loss_sum * scale + penalty / n_replicas
+            if isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):  # mixed_float16
+                loss = model.optimizer.scale_loss(loss)
         variables = model.trainable_variables
         model.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         local = tf.cast(tf.shape(ids)[0], tf.float32)

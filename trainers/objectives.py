@@ -49,6 +49,14 @@ class Objective:
     metrics: list[tuple[str, PerExample]] = field(default_factory=list)
     # What model.compile gets (a saved model keeps it): Keras' name or mapping, else None.
     compile_loss: Any = "sparse_categorical_crossentropy"
+    # training.class_weight as one weight per class (float32 [classes]); None: all 1.
+    class_weights: Any = None
+
+    def weighted(self, values: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        """Per-example training losses weighed by their class (Keras' class_weight)."""
+        if self.class_weights is None:
+            return values
+        return values * tf.gather(self.class_weights, tf.reshape(tf.cast(y, tf.int32), [-1]))
 
     @property
     def metric_names(self) -> list[str]:
@@ -110,9 +118,24 @@ def _user_function(value: Any, key: str, classification: bool) -> PerExample:
     return per_example
 
 
-def objective_for(training: TrainingConfig, classification: bool) -> Objective:
+def class_weight_vector(class_weight: Any, labels: Any, num_classes: int) -> list[float] | None:
+    """training.class_weight as one weight per class: ``balanced`` is sklearn's (and Keras'
+    examples') n / (classes * count of the class) over the training labels; a mapping
+    weighs the classes it names, the others 1."""
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        import numpy as np
+
+        counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
+        return [float(len(labels) / (num_classes * c)) if c else 0.0 for c in counts]
+    return [float(class_weight.get(c, 1.0)) for c in range(num_classes)]
+
+
+def objective_for(training: TrainingConfig, classification: bool, labels: Any = None, num_classes: int = 0) -> Objective:
     """The trial's objective for its data: ``classification`` when the labels are integer
-    class ids (the data's dtype says; trainers/data/_arrays.py)."""
+    class ids (the data's dtype says; trainers/data/_arrays.py); ``labels`` (the training
+    labels) and ``num_classes`` for a class weight."""
     loss = training.loss
     if is_user_function(loss):
         loss_fn = _user_function(loss, "training.loss", classification)
@@ -128,7 +151,9 @@ def objective_for(training: TrainingConfig, classification: bool) -> Objective:
         else:
             fn = _keras_function(keras.metrics, metric, {})
         metrics.append((metric_name(metric), fn))
-    return Objective(loss_fn, classification, from_logits(loss), metrics, compile_loss)
+    weights = class_weight_vector(training.class_weight, labels, num_classes) if classification else None
+    return Objective(loss_fn, classification, from_logits(loss), metrics, compile_loss,
+                     None if weights is None else tf.constant(weights, tf.float32))
 
 
 @functools.cache

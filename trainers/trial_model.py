@@ -7,6 +7,9 @@ Runs inside a trainer process after :func:`trainers.devices.configure_process`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import keras
 
 from orchestrator.trial import EpochRecord, TrialSpec
@@ -16,7 +19,7 @@ from trainers.builders import build_model
 from trainers.objectives import Objective, objective_for
 from trainers.optimizers import build_optimizer
 
-__all__ = ["global_batch_size", "compiled_model", "trial_objective", "resume", "eval_batch", "STEPS_PER_CALL"]
+__all__ = ["global_batch_size", "compiled_model", "precision_policy", "trial_objective", "resume", "eval_batch", "STEPS_PER_CALL"]
 
 # Images per evaluation step (validation and test). Larger than training batches because
 # evaluation has no update to wait for; the metrics do not depend on it.
@@ -43,7 +46,18 @@ def global_batch_size(batch_size: int, scope: str, replicas: int) -> int:
 
 def trial_objective(spec: TrialSpec, data: DatasetArrays) -> Objective:
     """The trial's loss, accuracy and metrics for its data (trainers/objectives.py)."""
-    return objective_for(spec.training, data.classification)
+    return objective_for(spec.training, data.classification, data.y_train, data.num_classes)
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str) -> Iterator[None]:
+    """Keras' dtype policy while a trial's model is built: layers take the global policy
+    when they are made, so each branch of a fused group keeps its own; float32 after."""
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
 
 
 def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, replicas: int) -> keras.Model:
@@ -64,8 +78,11 @@ def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, r
         input_dtype=str(data.x_train.dtype),
     )
     objective = trial_objective(spec, data)
+    optimizer = build_optimizer(training, steps_per_epoch)
+    if training.precision == "mixed_float16":  # float16 gradients underflow without a loss scale
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=build_optimizer(training, steps_per_epoch),
+        optimizer=optimizer,
         # What a saved model keeps; the training step computes the trial's own objective.
         loss=objective.compile_loss,
         metrics=["accuracy"] if objective.classification else None,

@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from orchestrator.config._objectives import LossSpec, MetricSpec, coerce_loss, coerce_metric
+from orchestrator.config._objectives import ClassWeight, LossSpec, MetricSpec, coerce_class_weight, coerce_loss, coerce_metric
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -144,6 +144,8 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str, rng: Range | None
             return coerce_loss(value, key, origin)
         if option is MetricSpec:
             return coerce_metric(value, key, origin)
+        if option is ClassWeight:
+            return coerce_class_weight(value, key, origin)
         if typing.get_origin(option) is dict:
             return _coerce_params(value, key, origin)
         if typing.get_origin(option) is Literal:

@@ -18,6 +18,7 @@ Pure Python: imports neither TensorFlow nor Ray.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from typing import Any
 
@@ -57,6 +58,31 @@ class LossSpec:
 
 class MetricSpec:
     """Type marker of one ``training.metrics`` entry."""
+
+
+class ClassWeight:
+    """Type marker of ``training.class_weight``: null, "balanced" or {class: weight}."""
+
+
+def coerce_class_weight(value: Any, key: str, origin: str) -> Any:
+    """``balanced`` or a mapping of class id (an integer >= 0) to a weight (a finite number
+    >= 0), as Keras' ``fit(class_weight=...)``; classes left out weigh 1. Whether the classes
+    exist is the data's to say (checked on it before any trial runs)."""
+    if value == "balanced":
+        return value
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"{origin}: {key}: expected balanced, or a mapping of class to weight such as "
+                          f"{{0: 1.0, 1: 5.0}}, got {type(value).__name__} {value!r}"[:300])
+    weights = {}
+    for cls, weight in value.items():
+        if isinstance(cls, str) and cls.strip().isdigit():
+            cls = int(cls)  # from --set or JSON, where keys are text
+        if not isinstance(cls, int) or isinstance(cls, bool) or cls < 0:
+            raise ConfigError(f"{origin}: {key}: class {cls!r} is not a class id; keys are the integer labels 0, 1, ...")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"{origin}: {key}.{cls}: weight {weight!r} must be a finite number >= 0")
+        weights[cls] = float(weight)
+    return dict(sorted(weights.items()))
 
 
 DEFAULT_LOSS = "sparse_categorical_crossentropy"

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from orchestrator.config._fields import Builder, ParamValue, in_range
 from orchestrator.config._models import ModelName
-from orchestrator.config._objectives import DEFAULT_LOSS, LossSpec, MetricSpec
+from orchestrator.config._objectives import DEFAULT_LOSS, ClassWeight, LossSpec, MetricSpec
 
 __all__ = [
     "DatasetName", "Activation", "OptimizerName", "BatchScope", "Schedule", "Monitor",
@@ -155,6 +155,13 @@ class TrainingConfig:
     # metric names or the user's functions fn(y_true, y_pred). Each is columns <name>,
     # val_<name> (epochs) and train_/val_/test_<name> (trials).
     metrics: list[MetricSpec] = field(default_factory=list)
+    # Weigh each example's loss by its class, as Keras' fit(class_weight=): null (all 1),
+    # balanced (n / (classes * count of the class), from the training labels), or {class:
+    # weight} (classes left out weigh 1). Classification only. Metrics stay unweighted.
+    class_weight: ClassWeight | None = None
+    # Keras' mixed-precision policy: float32, mixed_float16 (with loss scaling) or
+    # mixed_bfloat16. Outputs are cast to float32 before the loss and metrics.
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pyarrow as pa
 from orchestrator._version import __version__
 from orchestrator.config import SECTIONS
 from orchestrator.config._fields import Builder
-from orchestrator.config._objectives import RESERVED_METRIC_NAMES, LossSpec, MetricSpec
+from orchestrator.config._objectives import RESERVED_METRIC_NAMES, ClassWeight, LossSpec, MetricSpec
 from orchestrator.trial import (
     IDENTITY_SECTIONS,
     USER_PARAM_PREFIX,
@@ -36,7 +36,7 @@ SCHEMA_VERSION = "1"
 
 # model.builder is stored as its label (orchestrator.usercode.builder_label): text.
 _SCALARS = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_(), Builder: pa.string(),
-            LossSpec: pa.string(), MetricSpec: pa.string()}
+            LossSpec: pa.string(), MetricSpec: pa.string(), ClassWeight: pa.string()}
 
 
 def _arrow_type(hint: Any) -> pa.DataType:
