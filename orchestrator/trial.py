@@ -31,7 +31,8 @@ from orchestrator.config import (
 from orchestrator.data_identity import data_digest
 
 __all__ = [
-    "TRIAL_ID_VERSION", "IDENTITY_SECTIONS", "USER_PARAM_PREFIX", "identity_fields", "param_column", "user_param_column",
+    "TRIAL_ID_VERSION", "IDENTITY_SECTIONS", "USER_PARAM_PREFIX", "DATASET_PARAM_PREFIX", "identity_fields", "param_column", "user_param_column",
+    "dataset_param_column",
     "TrialStatus", "TrialSpec", "EpochRecord", "TrialResult", "trial_id_for",
 ]
 
@@ -49,6 +50,8 @@ _ADDED_LATER = {"training": {"augment_shift", "loss", "metrics", "class_weight",
 # model_<key> (USER_PARAM_PREFIX); no built-in column starts with it (checked below).
 _NOT_A_COLUMN = {"model": {"params"}}
 USER_PARAM_PREFIX = "model_"
+# dataset.params.<key> (a loader's arguments) are columns dataset_<key> the same way.
+DATASET_PARAM_PREFIX = "dataset_"
 
 
 class TrialStatus(str, enum.Enum):
@@ -159,6 +162,11 @@ class TrialSpec:
         if isinstance(self.training.class_weight, dict):  # text: a mapping is no column type
             values["class_weight"] = json.dumps({str(k): v for k, v in self.training.class_weight.items()})
         values.update((user_param_column(k), v) for k, v in self.model.params.items())
+        values.update((dataset_param_column(k), v) for k, v in self.dataset.params.items())
+        # What the user's data is (orchestrator/data_identity.py): tells trials on different
+        # files apart; null for the built-in datasets, whose name says it.
+        digest = data_digest(self.dataset)
+        values["data_digest"] = digest[:16] if digest else None
         return values
 
     @property
@@ -178,6 +186,11 @@ def param_column(section: str, key: str) -> str:
     sections' ``name`` fields, which become ``dataset`` and ``model``, and ``training.loss``
     (``loss_function``)."""
     return section if key == "name" else _RENAMED.get((section, key), key)
+
+
+def dataset_param_column(key: str) -> str:
+    """Column of ``dataset.params.<key>`` in the results tables: ``dataset_<key>``."""
+    return f"{DATASET_PARAM_PREFIX}{key}"
 
 
 def user_param_column(key: str) -> str:
@@ -210,7 +223,7 @@ def _check_columns_unique() -> None:
     seen: dict[str, str] = {}
     for section, f in identity_fields():
         column = param_column(section, f.name)
-        if column.startswith(USER_PARAM_PREFIX):  # model.params keys own that prefix
+        if column.startswith((USER_PARAM_PREFIX, DATASET_PARAM_PREFIX)):  # model.params / dataset.params keys own those
             raise RuntimeError(f"config field {section}.{f.name} has column {column!r}, which could clash with model.params")
         if column in seen:
             raise RuntimeError(f"config fields {seen[column]} and {section}.{f.name} share column {column!r}")

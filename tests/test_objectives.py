@@ -334,3 +334,47 @@ def test_mixed_precision_branches_keep_their_own_policy(tmp_path, device):
     import keras
 
     assert keras.mixed_precision.dtype_policy().name == "float32"  # restored for whatever comes next
+
+
+# --- the loader's params as a sweep axis (unit) ---------------------------------------------------
+
+LOADER = '''
+import numpy as np
+
+
+def load(noise=0.1, n=60):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    y = (x.sum(axis=1) + noise * rng.standard_normal(n)).astype(np.float32)
+    return {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:]}
+'''
+
+
+@pytest.mark.unit
+def test_a_loader_param_is_a_sweep_axis_with_a_column_of_its_own(tmp_path):
+    from orchestrator.plan import expand_sweep
+
+    (tmp_path / "data.py").write_text(LOADER)
+    e = parse_experiment({"name": "t", "dataset": {"name": "loader", "loader": f"{tmp_path}/data.py:load"},
+                          "sweep": {"grid": {"dataset.params.noise": [0.1, 1.0]}}})
+    specs = expand_sweep(e)
+    assert [s.dataset.params for s in specs] == [{"noise": 0.1}, {"noise": 1.0}]
+    assert len({s.trial_id for s in specs}) == 2
+    params = [s.params() for s in specs]
+    assert [p["dataset_noise"] for p in params] == [0.1, 1.0]
+    digests = [p["data_digest"] for p in params]
+    assert len(set(digests)) == 2 and all(len(d) == 16 for d in digests)  # the data differ: so do their digests
+    builtin = expand_sweep(parse_experiment({"name": "t"}))[0].params()
+    assert builtin["data_digest"] is None
+
+
+@pytest.mark.unit
+def test_a_loader_param_the_loader_does_not_take_is_refused_with_a_did_you_mean(tmp_path):
+    from trainers.datasets import DatasetError, load_dataset
+
+    (tmp_path / "data.py").write_text(LOADER)
+    config = DatasetConfig(name="loader", loader=f"{tmp_path}/data.py:load", params={"nosie": 0.3})
+    with pytest.raises(DatasetError, match=r"dataset.params.nosie: the loader takes no argument 'nosie'; did you mean 'noise'\?"):
+        load_dataset(config)
+    data = load_dataset(dataclasses.replace(config, params={"noise": 0.3}))
+    assert (data.num_classes, data.classification, data.x_train.dtype) == (0, False, np.float32)

@@ -262,7 +262,7 @@ def test_loader_module_function(loader_file: Path, monkeypatch: pytest.MonkeyPat
         ("{dir}/nowhere.py:load", {}, r"no such file .*nowhere\.py"),
         ("{dir}/my_data.py:build", {}, r"my_data\.py has no function 'build' \(it defines: load\)"),
         ("{dir}/my_data.py:load", {"fail": True}, r"raised RuntimeError: the data server is down; fix the loader"),
-        ("{dir}/my_data.py:load", {"colour": 1}, r"raised TypeError: .*unexpected keyword argument 'colour'"),
+        ("{dir}/my_data.py:load", {"colour": 1}, r"dataset.params.colour: the loader takes no argument 'colour'; it takes: n, fail, kind"),
         ("{dir}/my_data.py:load", {"kind": "list"}, r"returned list; expected a dict with x_train"),
         ("{dir}/my_data.py:load", {"kind": "short"}, r"x_train has 12 images but y_train 11 labels"),
         ("no_such_module_here:load", {}, r"cannot import 'no_such_module_here'"),

@@ -10,10 +10,12 @@ from typing import Any
 from orchestrator.config._fields import PARAM_KEY_RE, ParamValue, Range, field_range
 from orchestrator.config._sections import SECTIONS
 
-__all__ = ["field_type", "field_spec", "all_fields", "PARAMS_PREFIX"]
+__all__ = ["field_type", "field_spec", "all_fields", "PARAMS_PREFIX", "DATASET_PARAMS_PREFIX"]
 
-# Dotted paths of the builder's own settings: model.params.<key>.
+# Dotted paths of the builder's own settings: model.params.<key>; and of the loader's
+# arguments: dataset.params.<key>.
 PARAMS_PREFIX = "model.params."
+DATASET_PARAMS_PREFIX = "dataset.params."
 
 
 @functools.cache
@@ -29,8 +31,9 @@ def _fields(section: str) -> dict[str, dataclasses.Field]:
 def field_spec(path: str) -> tuple[Any, Range | None]:
     """Declared type and range of a dotted field path; KeyError if there is no such field.
     ``model.params.<key>`` is a field for any key a builder's params may have."""
-    if path.startswith(PARAMS_PREFIX) and PARAM_KEY_RE.match(path[len(PARAMS_PREFIX):]):
-        return ParamValue, None
+    for prefix in (PARAMS_PREFIX, DATASET_PARAMS_PREFIX):
+        if path.startswith(prefix) and PARAM_KEY_RE.match(path[len(prefix):]):
+            return ParamValue, None
     section, _, leaf = path.partition(".")
     if section not in SECTIONS or leaf not in _fields(section):
         raise KeyError(path)

@@ -41,16 +41,16 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
 def with_overrides(experiment: Experiment, values: dict[str, Any]) -> Experiment:
     """A copy of ``experiment`` with dotted fields replaced (values already validated)."""
     by_section: dict[str, dict[str, Any]] = {}
-    params: dict[str, Any] = {}
+    params: dict[str, dict[str, Any]] = {}
     for path, value in values.items():
         section, _, leaf = path.partition(".")
-        if section == "model" and leaf.startswith("params."):  # one key of the builder's params
-            params[leaf[len("params."):]] = value
+        if section in ("model", "dataset") and leaf.startswith("params."):  # one key of the builder's (loader's) params
+            params.setdefault(section, {})[leaf[len("params."):]] = value
             continue
         by_section.setdefault(section, {})[leaf] = value
-    if params:
-        model = by_section.setdefault("model", {})
-        model["params"] = {**model.get("params", experiment.model.params), **params}
+    for section, keys in params.items():
+        fields = by_section.setdefault(section, {})
+        fields["params"] = {**fields.get("params", getattr(experiment, section).params), **keys}
     changes = {section: replace_fields(getattr(experiment, section), fields) for section, fields in by_section.items()}
     return replace_fields(experiment, changes)
 

@@ -113,8 +113,8 @@ def _swept_field(path: str, where: str, origin: str) -> tuple[Any, Range | None]
             f"{origin}: {where}: {path!r} says where or what a trial keeps, not what it "
             f"computes; set it once under {section}:"
         )
-    if path in ("model.builder", "model.params"):
-        what = "run one sweep per builder" if path == "model.builder" else "sweep each key as model.params.<key>"
+    if path in ("model.builder", "model.params", "dataset.params"):
+        what = "run one sweep per builder" if path == "model.builder" else f"sweep each key as {path}.<key>"
         raise ConfigError(f"{origin}: {where}: {path!r} is not a sweep axis; {what}")
     if path == "training.seed":
         raise ConfigError(f"{origin}: {where}: sweep seeds with sweep.seeds: [0, 1, ...], not the grid or space")

@@ -11,7 +11,7 @@ from orchestrator.config import Experiment, grid_points, sweep_size
 from orchestrator.plan import PlannedTrials, builder_code_of, SearchTrials, TrialSource, expand_sweep, plan_sweep, specs_for_point
 from orchestrator.errors import ConfigError
 from orchestrator.store import ResultsStore
-from orchestrator.trial import TrialSpec, param_column, user_param_column
+from orchestrator.trial import TrialSpec, dataset_param_column, param_column, user_param_column
 
 __all__ = ["RunPlan", "plan_run", "column_for_path", "specs_for_run"]
 
@@ -97,6 +97,8 @@ def column_for_path(path: str) -> str:
     section, _, leaf = path.partition(".")
     if section == "model" and leaf.startswith("params."):
         return user_param_column(leaf[len("params."):])
+    if section == "dataset" and leaf.startswith("params."):
+        return dataset_param_column(leaf[len("params."):])
     return param_column(section, leaf)
 
 

@@ -19,6 +19,7 @@ from orchestrator.config._fields import Builder
 from orchestrator.config._objectives import RESERVED_METRIC_NAMES, ClassWeight, LossSpec, MetricSpec
 from orchestrator.trial import (
     IDENTITY_SECTIONS,
+    DATASET_PARAM_PREFIX,
     USER_PARAM_PREFIX,
     TrialResult,
     TrialSpec,
@@ -59,7 +60,8 @@ def _param_fields() -> list[pa.Field]:
     ]
 
 
-_PARAMS = _param_fields()
+# The user's data by content (first 16 hex digits of its digest); null for built-in datasets.
+_PARAMS = [*_param_fields(), pa.field("data_digest", pa.string())]
 PARAM_COLUMNS: tuple[str, ...] = tuple(f.name for f in _PARAMS)
 
 METRIC_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
@@ -188,7 +190,8 @@ def extra_columns(names: list[str] | tuple[str, ...], table: str = "trials") -> 
     ``trials`` the builders' ``model_<key>`` and the metrics' ``train_/val_/test_<name>``
     (training.metrics), in ``epochs`` the metrics' ``<name>`` and ``val_<name>``."""
     if table == "trials":
-        return [n for n in names if n not in TRIALS_SCHEMA.names and n.startswith((USER_PARAM_PREFIX, *_SPLIT_PREFIXES))]
+        return [n for n in names if n not in TRIALS_SCHEMA.names
+                and n.startswith((USER_PARAM_PREFIX, DATASET_PARAM_PREFIX, *_SPLIT_PREFIXES))]
     return [n for n in names if n not in EPOCHS_SCHEMA.names]
 
 
@@ -203,8 +206,8 @@ def _check_reserved_metric_names() -> None:
 
 
 def user_param_columns(names: list[str] | tuple[str, ...]) -> list[str]:
-    """The ``model.params`` columns among ``names`` (those starting with ``model_``)."""
-    return [n for n in names if n.startswith(USER_PARAM_PREFIX)]
+    """The ``model.params`` and ``dataset.params`` columns among ``names`` (``model_<key>``, ``dataset_<key>``)."""
+    return [n for n in names if n.startswith((USER_PARAM_PREFIX, DATASET_PARAM_PREFIX)) and n not in TRIALS_SCHEMA.names]
 
 
 def param_columns(names: list[str] | tuple[str, ...]) -> list[str]:

@@ -38,6 +38,7 @@ def load_npz(config: DatasetConfig) -> DatasetArrays:
 def load_from_loader(config: DatasetConfig) -> DatasetArrays:
     reference = config.loader or ""
     function = resolve_loader(reference)
+    _refuse_unknown_params(function, config.params, reference)
     try:
         returned = function(**config.params)
     except Exception as e:  # the user's code can fail in any way; say where and how
@@ -46,6 +47,29 @@ def load_from_loader(config: DatasetConfig) -> DatasetArrays:
             f"(it is called as {function.__name__}(**dataset.params) with params {config.params})"
         ) from e
     return with_validation_tail(config, _as_mapping(returned, reference), None, f"loader {reference}")
+
+
+def _refuse_unknown_params(function: Callable[..., Any], params: Mapping[str, Any], reference: str) -> None:
+    """A ``dataset.params`` key the loader has no argument for is refused, with a "did you
+    mean" (a typo would otherwise surface as a TypeError, or change the trial ids and
+    nothing else). A loader with ``**kwargs`` takes any key."""
+    import difflib
+    import inspect
+
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin or C function: Python's own call check
+        return
+    arguments = signature.parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in arguments.values()):
+        return
+    names = [n for n, p in arguments.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for key in params:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise DatasetError(f"loader {reference}: dataset.params.{key}: the loader takes no argument {key!r}; "
+                               f"{hint}it takes: {', '.join(names) or 'nothing'}")
 
 
 def resolve_loader(reference: str) -> Callable[..., Any]:
