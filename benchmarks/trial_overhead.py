@@ -19,6 +19,7 @@ not a comparison: one epoch of four SGD steps leaves this tiny model near chance
     python benchmarks/trial_overhead.py                 # 200 trials
     python benchmarks/trial_overhead.py --trials 40     # quicker
     python benchmarks/trial_overhead.py --fuse          # orch with --set resources.fuse=auto
+    python benchmarks/trial_overhead.py --verbose       # also orch's start-up phases (orch run --verbose)
 """
 
 from __future__ import annotations
@@ -161,6 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--fuse", action="store_true", help="run orch with --set resources.fuse=auto")
+    parser.add_argument("--verbose", action="store_true",
+                        help="run orch with --verbose and print its start-up phase lines (Ray's and TensorFlow's "
+                        "output then reach it too: off by default, so that both sides run at default settings)")
     args = parser.parse_args()
 
     print(f"{args.trials} one-epoch trials of a tiny builder (200 8x8 images, 4 classes), {os.cpu_count()} cores"
@@ -172,6 +176,8 @@ def main() -> None:
         orch_cmd = [sys.executable, "-m", "orchestrator.cli", "run", str(experiment), "--store", str(store)]
         if args.fuse:
             orch_cmd += ["--set", "resources.fuse=auto"]
+        if args.verbose:
+            orch_cmd += ["--verbose"]
         orch_wall, first_start, lines = timed_orch(orch_cmd)
         rows = ParquetResultsStore(str(store)).read_trials("overhead").to_pylist()
         plain_wall, plain_out = timed([sys.executable, "-c", PLAIN_KERAS, str(work / "data.npz"), str(args.trials)])
@@ -195,6 +201,10 @@ def main() -> None:
           else "orch: no 'start' line seen in its output")
     if sweep_s:
         print(f"orch: {float(sweep_s.group(1)):.1f}s running trials (from its summary line)")
+    phases = [line.rstrip() for line in lines if "] start-up: " in line]
+    if phases:
+        print("\norch's start-up phases (orch run --verbose):")
+        print("\n".join(f"  {line}" for line in phases))
     print(f"\nratio orch / plain = {orch_wall / plain_wall:.2f}x  (issue 19 target <= 0.15x)")
 
 

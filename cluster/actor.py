@@ -56,6 +56,9 @@ class _Trainer:
     def __init__(self, replicas: int, threads: int, events: Any, gpu_memory_mb: int | None = None) -> None:
         # Before TensorFlow loads: its C++ start-up chatter would reach the driver's log.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from trainers import import_keras_lean
+
+        import_keras_lean()  # first: Keras without scikit-learn (~0.8 s less of start-up)
         from trainers import configure_process, run_fused_trials  # noqa: F401 - Keras loads now
         from trainers.devices import gpu_total_mb
         from trainers.release import freeze_startup_objects

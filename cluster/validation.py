@@ -35,6 +35,9 @@ def _check_models(models: list[tuple[Any, Any, Any, str | None]], data: Any) -> 
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from trainers import import_keras_lean
+
+    import_keras_lean()  # this worker imports TensorFlow alongside the starting trainers: the less, the better
     return [_check_one(model, dataset, training, code, data) for model, dataset, training, code in models]
 
 

@@ -230,3 +230,21 @@ def test_steps_per_execution_keeps_epoch_metrics(device, small_data, monkeypatch
     assert fast.epochs[0].loss == pytest.approx(plain.epochs[0].loss, rel=1e-5)
     assert fast.epochs[0].accuracy == pytest.approx(plain.epochs[0].accuracy, rel=1e-6)
     assert fast.test_accuracy == pytest.approx(plain.test_accuracy, rel=1e-6)
+
+
+def test_a_trainer_imports_keras_without_scikit_learn_and_sklearn_stays_importable():
+    # A fresh process, as a trainer is: Keras' optional scikit-learn wrappers cost ~0.8 s of
+    # every trainer's start-up (issue 19); a builder that imports sklearn itself still can.
+    code = textwrap.dedent("""
+        import sys
+        from trainers import import_keras_lean
+        import_keras_lean()
+        from trainers import configure_process, run_fused_trials
+        print("keras" in sys.modules, "sklearn" in sys.modules)
+        import sklearn.base
+        print(sklearn.base.BaseEstimator.__name__)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False", "BaseEstimator"]
