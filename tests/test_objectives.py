@@ -378,3 +378,90 @@ def test_a_loader_param_the_loader_does_not_take_is_refused_with_a_did_you_mean(
         load_dataset(config)
     data = load_dataset(dataclasses.replace(config, params={"noise": 0.3}))
     assert (data.num_classes, data.classification, data.x_train.dtype) == (0, False, np.float32)
+
+
+def _halved_mse(y_true, y_pred):
+    import keras
+
+    return 0.5 * keras.losses.mean_squared_error(y_true, y_pred)
+
+
+def _abs_error(y_true, y_pred):
+    import keras
+
+    return keras.ops.abs(keras.ops.reshape(y_true, [-1]) - keras.ops.reshape(y_pred, [-1]))
+
+
+@pytest.mark.unit
+def test_function_objects_from_python_are_hashed_by_source_and_stored_as_labels():
+    import yaml
+
+    e = parse_experiment({"name": "t", "training": {"loss": _halved_mse, "metrics": [_abs_error, "mae"]}})
+    written = yaml.safe_load(yaml.safe_dump(e.to_dict()))["training"]
+    assert written["loss"].endswith(":_halved_mse") and written["metrics"][0].endswith(":_abs_error")
+    assert written["metrics"][1] == "mae"
+    one = trial_id_for(e.dataset, e.model, e.training)
+    other = parse_experiment({"name": "t", "training": {"loss": _abs_error, "metrics": [_abs_error, "mae"]}})
+    assert trial_id_for(other.dataset, other.model, other.training) != one
+
+
+@pytest.mark.tf
+def test_function_objects_train_as_files_do(tmp_path, device):
+    from trainers import run_trial
+
+    data = tabular(regression=True)
+    spec = mlp_spec(tmp_path, {"metrics": ["mse"]})
+    spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, loss=_halved_mse, metrics=["mse", _abs_error]))
+    result = run_trial(spec, data, device)
+    # Keras' mse (a metric) is twice the halved loss on the test split, whatever was learned.
+    assert result.test_loss == pytest.approx(result.test_metrics["mse"] / 2, rel=1e-5)
+    assert set(result.test_metrics) == {"mse", "_abs_error"}
+
+
+# --- the metrics' columns in the store and the answers (unit) -------------------------------------
+
+REGRESSION = {"name": "reg", "training": {"epochs": 3, "loss": "mse", "metrics": ["mae"]},
+              "sweep": {"grid": {"training.learning_rate": [0.001, 0.01, 0.1]}, "metric": "val_mae", "goal": "min"}}
+
+
+def _regression_result(spec, index):
+    from datetime import datetime, timedelta, timezone
+
+    from orchestrator.trial import EpochRecord, TrialResult, TrialStatus
+
+    level = [0.9, 0.3, 0.6][index]  # the middle learning rate is best
+    records = [EpochRecord(e, level / e, None, level / e + 0.1, None, 1.0, metrics={"mae": level / e, "val_mae": level / e + 0.05})
+               for e in (1, 2, 3)]
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=index)
+    return TrialResult(trial_id=spec.trial_id, status=TrialStatus.COMPLETED, started_at=start, ended_at=start + timedelta(seconds=5),
+                       epochs=records, test_loss=level / 3, test_accuracy=None, test_metrics={"mae": level / 3 + 0.01},
+                       train_seconds=3.0, total_seconds=4.0)
+
+
+@pytest.mark.unit
+def test_a_regression_in_the_store_results_and_report(tmp_path):
+    from orchestrator.answers import build_report, results_table
+    from orchestrator.answers._where import Where
+    from orchestrator.plan import expand_sweep
+    from orchestrator.store import ParquetResultsStore
+
+    store = ParquetResultsStore(str(tmp_path / "store"))
+    e = parse_experiment(REGRESSION)
+    store.save_config(e)
+    specs = expand_sweep(e)
+    store.append_many([(s, _regression_result(s, i)) for i, s in enumerate(specs)])
+
+    trials = store.read_trials("reg").to_pylist()
+    assert sorted(round(t["test_mae"], 3) for t in trials) == [0.11, 0.21, 0.31]
+    assert {round(t["val_mae"], 3) for t in trials} == {0.35, 0.15, 0.25}  # the last epoch's
+    epochs = store.read_epochs("reg", columns=["trial_id", "epoch", "mae", "val_mae"]).to_pylist()
+    assert len(epochs) == 9 and all(r["val_mae"] == pytest.approx(r["mae"] + 0.05) for r in epochs)
+
+    table = results_table(store, Where(sweeps=("reg",)))
+    assert "test_accuracy" not in table.column_names and table["learning_rate"].to_pylist()[0] == 0.01  # smallest mae first
+    from orchestrator.answers._report_data import gather_report
+
+    data = gather_report(store, ["reg"])
+    assert (data.metric, data.goal, data.curve_metric) == ("val_mae", "min", "val_mae")
+    assert [c["mean"][-1] for c in data.curves] == pytest.approx([0.15, 0.25, 0.35])  # one curve per config, best first
+    assert build_report(store, ["reg"]).html  # the page is drawn

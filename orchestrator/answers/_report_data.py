@@ -166,7 +166,7 @@ def sample_rows(table: pa.Table, limit: int = MAX_POINTS, keep: Sequence[str] = 
 
 
 def _add_curves(data: ReportData, store: ResultsStore, where: Where) -> None:
-    metric = data.metric if data.metric in _EPOCH_METRICS else ("val_loss" if data.metric.endswith("loss") else "val_accuracy")
+    metric = _curve_metric(data.metric)
     data.curve_metric = metric
     done = Where(sweeps=tuple(data.sweeps), conditions=where.conditions).with_default_status()
     curves = learning_curves(store, where=done, metrics=[metric])
@@ -197,7 +197,9 @@ def _add_curves(data: ReportData, store: ResultsStore, where: Where) -> None:
     labels = config_labels(keys if len(data.sweeps) > 1 else keys[1:], [c if len(data.sweeps) > 1 else c[1:] for c in top])
     seeds = max(r["count_" + metric] for r in rows)
     for config, label in zip(top, labels):
-        points = sorted(by_config[config], key=lambda r: r["epoch"])
+        points = sorted((r for r in by_config[config] if r[f"mean_{metric}"] is not None), key=lambda r: r["epoch"])
+        if not points:  # not logged by these trials (accuracy of a regression)
+            continue
         points = [points[i] for i in thin(len(points), MAX_EPOCH_POINTS)]
         mean = [r[f"mean_{metric}"] for r in points]
         std = [r[f"std_{metric}"] or 0.0 for r in points]
@@ -209,6 +211,20 @@ def _add_curves(data: ReportData, store: ResultsStore, where: Where) -> None:
     trials_word = "trial" if seeds == 1 else "trials"
     data.curves_note = (f"the {len(top)} best of {len(ranked):,} configs: mean ± std over up to {seeds} {trials_word} "
                         f"(seeds) each" + ("; grey: median and 10-90 % of every completed trial" if len(ranked) > len(top) else ""))
+
+
+def _curve_metric(metric: str) -> str:
+    """The epochs column that follows ``metric`` over training: itself for one logged per
+    epoch, the validation twin of a training.metrics column (test_mae: val_mae), else the
+    validation loss or accuracy."""
+    from orchestrator.store._schema import extra_columns
+
+    if metric in _EPOCH_METRICS:
+        return metric
+    split, _, name = metric.partition("_")
+    if split in ("train", "val", "test") and extra_columns([metric]):
+        return f"val_{name}"
+    return "val_loss" if metric.endswith("loss") else "val_accuracy"
 
 
 def _band(curves: pa.Table, metric: str) -> dict[str, Any]:
