@@ -8,5 +8,6 @@
 
 from cluster.connection import ray_session
 from cluster.executor import ExecutionSummary, RayExecutor
+from cluster.warm import WarmPool
 
-__all__ = ["ray_session", "RayExecutor", "ExecutionSummary"]
+__all__ = ["ray_session", "RayExecutor", "ExecutionSummary", "WarmPool"]

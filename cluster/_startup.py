@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -26,7 +26,7 @@ from orchestrator.plan import StartupAction, StartupFailures, decide_after_start
 from orchestrator.progress import StartupPhases, SweepProgress
 from orchestrator.trial import TrialSpec
 
-__all__ = ["TRAINER_DIED", "TrainerPool", "root_cause", "start_and_check"]
+__all__ = ["TRAINER_DIED", "TrainerPool", "PreparedSweep", "root_cause", "start_and_check"]
 
 TRAINER_DIED = (RayActorError, ActorDiedError, ActorUnavailableError, WorkerCrashedError)
 
@@ -160,20 +160,24 @@ class TrainerPool:
 
 
 def start_and_check(pool: TrainerPool, count: int, specs: list[TrialSpec], idle: list[Any], progress: SweepProgress,
-                    phases: StartupPhases, poll: float) -> tuple[dict[str, ray.ObjectRef], dict[str, int]]:
+                    phases: StartupPhases, poll: float, warm: Any = None) -> tuple[dict[str, ray.ObjectRef], dict[str, int]]:
     """Start ``count`` trainers and, while they import TensorFlow, load each dataset into the
     object store and build each user model once on it. The trainers join ``idle`` as soon as
     they are ready, so that a check that fails afterwards still stops them (the caller's
-    release). Returns the datasets' refs and their training image counts, by dataset key."""
+    release). Returns the datasets' refs and their training image counts, by dataset key.
+    ``warm`` (cluster/warm.py): datasets and passed checks of the session's earlier sweeps."""
     trainers = f"{count} trainer{'s' if count != 1 else ''}"
     with progress.step(f"starting {trainers} (TensorFlow loads in each) and loading the data..."):
         started = time.monotonic()
         pool.start(count)
         # Trainers import TensorFlow (seconds) while the datasets load.
         with phases.phase("loading the data", alongside=f"{trainers} starting"):
-            datasets, train_images = put_datasets(specs)
-        # Each user model is built once on a sample batch while the trainers start.
-        checks = submit_model_checks(specs, datasets, dataset_key)
+            datasets, train_images = put_datasets(specs, cache=warm.datasets if warm is not None else None)
+        # Each user model is built once on a sample batch while the trainers start; in a
+        # warm session, not again when every one of them passed already.
+        check_keys = {_check_key(s) for s in specs}
+        skip = warm is not None and check_keys <= warm.checked
+        checks = submit_model_checks([] if skip else specs, datasets, dataset_key)
         # Start-up works on this cluster (a broken install aborts here, with its error).
         idle.extend(pool.wait_until_ready(count, poll))
         phases.record(f"starting {trainers} (TensorFlow loads in each)", time.monotonic() - started)
@@ -184,4 +188,53 @@ def start_and_check(pool: TrainerPool, count: int, specs: list[TrialSpec], idle:
     with progress.step("building each user model once on a sample batch..."), checking:
         # User code that cannot build fails here, before the store is written.
         checks.result()
+    if warm is not None:
+        warm.checked |= check_keys
     return datasets, train_images
+
+
+def _check_key(spec: TrialSpec) -> str:
+    """What a model check covered: the model, its code, loss and metrics, on what data."""
+    from cluster.warm import data_cache_key
+
+    t = spec.training
+    return repr((data_cache_key(dataset_key(spec.dataset), spec.dataset), spec.model, spec.builder_code,
+                 t.loss, t.metrics, t.class_weight))
+
+
+@dataclass
+class PreparedSweep:
+    """What :meth:`RayExecutor.prepare` checked and started, for :meth:`RayExecutor.run`."""
+
+    specs: list[TrialSpec]
+    trainers: int  # planned; `idle` plus those still starting
+    pool: TrainerPool
+    idle: list[Any]
+    datasets: dict[str, ray.ObjectRef]
+    events: Any
+    fuse: int = 1  # trials per fused group (resources.fuse, or what `auto` measured)
+    # For `auto`: the measured group steps per second by K, and the K chosen from them.
+    fuse_rates: dict[int, float] | None = None
+    train_images: dict[str, int] = field(default_factory=dict)  # per dataset key
+    # The start-up's timings; :meth:`RayExecutor.run` ends them at the first launch.
+    phases: StartupPhases = field(default_factory=StartupPhases)
+    # A warm session's pool (cluster/warm.py) and the trainers' shape in it; None: no session.
+    warm: Any = None
+    shape: tuple[Any, ...] = ()
+
+    def release(self) -> None:
+        """Stop every trainer (a prepare that is not followed by a run); in a warm session
+        the ready ones are kept for its next sweep."""
+        self.pool.kill_all()
+        self.settle_idle()
+        if self.warm is None:
+            self.events.shutdown()
+
+    def settle_idle(self) -> None:
+        """The idle trainers at the end: kept by a warm session, else stopped."""
+        if self.warm is not None:
+            self.warm.give(self.shape, list(self.idle))
+        else:
+            for actor in self.idle:
+                ray.kill(actor, no_restart=True)
+        self.idle.clear()

@@ -33,12 +33,19 @@ def dataset_key(config: DatasetConfig) -> str:
     return json.dumps(dataclasses.asdict(config), sort_keys=True)
 
 
-def put_datasets(specs: list[TrialSpec]) -> tuple[dict[str, ray.ObjectRef], dict[str, int]]:
+def put_datasets(specs: list[TrialSpec], cache: dict[str, tuple[ray.ObjectRef, int]] | None = None,
+                 ) -> tuple[dict[str, ray.ObjectRef], dict[str, int]]:
     """Load each distinct dataset once, in a worker, into the object store. Bad or
-    missing data fails here, before any trial launches."""
+    missing data fails here, before any trial launches. ``cache`` (a warm session's,
+    cluster/warm.py): datasets loaded by an earlier sweep, by what they are; reused, and
+    those loaded now are added."""
+    from cluster.warm import data_cache_key
+
     configs = {dataset_key(s.dataset): s.dataset for s in specs}
-    loads = {key: _load_dataset.remote(config) for key, config in configs.items()}  # all at once
-    sizes: dict[str, int] = {}
+    content = {key: data_cache_key(key, config) for key, config in configs.items()} if cache is not None else {}
+    cached = {key: cache[content[key]] for key in configs if cache is not None and content[key] in cache}
+    loads = {key: _load_dataset.remote(config) for key, config in configs.items() if key not in cached}  # all at once
+    sizes: dict[str, int] = {key: count for key, (_, count) in cached.items()}
     for key, (summary_ref, _) in loads.items():
         try:
             # Only the small summary comes to the driver; the arrays stay in the store.
@@ -46,4 +53,7 @@ def put_datasets(specs: list[TrialSpec]) -> tuple[dict[str, ray.ObjectRef], dict
         except RayTaskError as e:
             cause = e.cause if e.cause is not None else e
             raise InputError(f"dataset {configs[key].name!r}: {cause}") from e
-    return {key: arrays_ref for key, (_, arrays_ref) in loads.items()}, sizes
+    refs = {key: arrays_ref for key, (_, arrays_ref) in loads.items()}
+    if cache is not None:
+        cache.update((content[key], (ref, sizes[key])) for key, ref in refs.items())
+    return {**{key: ref for key, (ref, _) in cached.items()}, **refs}, sizes

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,7 +21,7 @@ import ray
 from ray.util.queue import Empty, Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from cluster._startup import TRAINER_DIED, TrainerPool, start_and_check
+from cluster._startup import TRAINER_DIED, PreparedSweep, TrainerPool, start_and_check
 from cluster.autofuse import choose_fusion
 from cluster.actor import GroupReport, TrainerActor
 from cluster.data import dataset_key
@@ -128,32 +128,6 @@ class _Renewals:
         self._node_of.pop(actor, None)
 
 
-@dataclass
-class PreparedSweep:
-    """What :meth:`RayExecutor.prepare` checked and started, for :meth:`RayExecutor.run`."""
-
-    specs: list[TrialSpec]
-    trainers: int  # planned; `idle` plus those still starting
-    pool: TrainerPool
-    idle: list[Any]
-    datasets: dict[str, ray.ObjectRef]
-    events: Any
-    fuse: int = 1  # trials per fused group (resources.fuse, or what `auto` measured)
-    # For `auto`: the measured group steps per second by K, and the K chosen from them.
-    fuse_rates: dict[int, float] | None = None
-    train_images: dict[str, int] = field(default_factory=dict)  # per dataset key
-    # The start-up's timings; :meth:`RayExecutor.run` ends them at the first launch.
-    phases: StartupPhases = field(default_factory=StartupPhases)
-
-    def release(self) -> None:
-        """Stop every trainer (a prepare that is not followed by a run)."""
-        self.pool.kill_all()
-        for actor in self.idle:
-            ray.kill(actor, no_restart=True)
-        self.idle.clear()
-        self.events.shutdown()
-
-
 class RayExecutor:
     """Runs trials on long-lived trainer actors of the Ray cluster this process is connected to.
 
@@ -162,8 +136,9 @@ class RayExecutor:
     trainer started) and writes nothing; :meth:`run` runs the trials and writes the store.
     """
 
-    def __init__(self, poll_seconds: float = 0.25) -> None:
+    def __init__(self, poll_seconds: float = 0.25, warm: Any = None) -> None:
         self._poll = poll_seconds
+        self._warm = warm  # a warm session's pool (cluster/warm.py): trainers, data, checks kept
 
     def execute(self, specs: list[TrialSpec], store: ResultsStore, progress: SweepProgress, skipped: int = 0) -> ExecutionSummary:
         if not specs:
@@ -195,11 +170,16 @@ class RayExecutor:
             trainers_per_gpu=resources.trainers_per_gpu,
         )
         _check_fits(resources, use_gpus, _alive_node_resources())
-        events = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": _on_driver_node()})
+        def queue() -> Any:
+            return Queue(actor_options={"num_cpus": 0, "scheduling_strategy": _on_driver_node()})
+
+        # Kept trainers post to the queue they were made with: a session keeps one.
+        events = self._warm.progress_queue(queue) if self._warm is not None else queue()
         actor_options = dict(
             num_cpus=resources.cpus_per_trainer,
             num_gpus=_gpus_per_trainer(resources) if use_gpus else 0,
         )
+        shape = (resources.replicas, resources.cpus_per_trainer, actor_options["num_gpus"], resources.gpu_memory_mb)
 
         def launch() -> Any:
             return TrainerActor.options(**actor_options).remote(
@@ -210,12 +190,13 @@ class RayExecutor:
             )
 
         pool = TrainerPool(launch, trainers=n)
-        idle: list[Any] = []
-        prepared = PreparedSweep(specs, n, pool, idle, {}, events, phases=phases)
+        idle: list[Any] = self._warm.take(shape, n) if self._warm is not None else []
+        prepared = PreparedSweep(specs, n, pool, idle, {}, events, phases=phases, warm=self._warm, shape=shape)
         # Resources read, the fit checked, the progress queue actor started.
         phases.record("cluster checks", time.monotonic() - t_cluster)
         try:
-            prepared.datasets, prepared.train_images = start_and_check(pool, n, specs, idle, progress, phases, self._poll)
+            prepared.datasets, prepared.train_images = start_and_check(
+                pool, n - len(idle), specs, idle, progress, phases, self._poll, warm=self._warm)
             measuring = phases.phase("fuse: auto measurement") if resources.fuse == "auto" else contextlib.nullcontext()
             with measuring:
                 prepared.fuse, prepared.fuse_rates = choose_fusion(
@@ -355,9 +336,9 @@ class RayExecutor:
             source.close()
             progress.close()
             pool.kill_all()
-            for actor in [*idle, *(job.actor for job in running.values())]:
+            for actor in [job.actor for job in running.values()]:
                 ray.kill(actor, no_restart=True)
-            idle.clear()
+            prepared.settle_idle()
         summary.wall_seconds = time.monotonic() - t0
         return summary
 

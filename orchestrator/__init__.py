@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestrator._version import __version__
 
-__all__ = ["__version__", "run", "results", "report", "load_model"]
+__all__ = ["__version__", "run", "results", "report", "load_model", "session", "shutdown"]
 
 
 def __getattr__(name: str) -> Any:
@@ -33,6 +33,10 @@ def __getattr__(name: str) -> Any:
         from orchestrator.api import run
 
         return run
+    if name in ("session", "shutdown", "Session"):
+        import orchestrator.api
+
+        return getattr(orchestrator.api, name)
     if name == "results":
         from orchestrator.api import results
 

@@ -18,6 +18,7 @@ the config) with the same one-line messages as the CLI.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses
 import sys
@@ -29,13 +30,14 @@ import pyarrow as pa
 
 from orchestrator.config import Experiment, load_experiment, parse_experiment
 from orchestrator.config._overrides import set_dotted
-from orchestrator.driver import RunSummary, run_experiment
+from orchestrator.driver import RunSummary, WarmSession, run_experiment
+from orchestrator.errors import InputError
 from orchestrator.progress import LogProgress, SweepProgress, progress_for
 from orchestrator.answers import Report, Where, build_report, results_table
 from orchestrator.answers import load_model as _load_model
 from orchestrator.store import DEFAULT_STORE, ParquetResultsStore, ResultsStore
 
-__all__ = ["run", "results", "report", "load_model", "experiment_of"]
+__all__ = ["run", "results", "report", "load_model", "experiment_of", "session", "shutdown", "Session"]
 
 
 def run(
@@ -48,6 +50,7 @@ def run(
     rerun: bool = False,
     progress: SweepProgress | None = None,
     verbose: bool = False,
+    session: Session | None = None,
 ) -> RunSummary:
     """Run every trial of ``config`` not yet in ``store``, as ``orch run`` does.
 
@@ -57,11 +60,65 @@ def run(
     this process is used as it is). ``progress`` defaults to one display updated in place
     in a notebook (a live table on a terminal, log lines elsewhere). ``verbose``: log lines
     for every event (epochs included), and Ray's and TensorFlow's own start-up output, which
-    are otherwise kept out of the cell."""
+    are otherwise kept out of the cell. ``session``: an :func:`session` whose Ray and trainers
+    the sweep uses (its ``address`` applies)."""
+    if session is not None and address is not None:
+        raise InputError("orch.run: give address= to orch.session(address=...), not to a run in that session")
     experiment = experiment_of(config, overrides=overrides, name=name)
     results_store = store if isinstance(store, ResultsStore) else ParquetResultsStore(str(store))
     shown = progress or (LogProgress(sys.stderr) if verbose else progress_for(sys.stderr))
-    return run_experiment(experiment, results_store, rerun=rerun, address=address, progress=shown, verbose=verbose)
+    return run_experiment(experiment, results_store, rerun=rerun, address=address, progress=shown, verbose=verbose,
+                          session=session.warm if session is not None else None)
+
+
+class Session:
+    """Ray, the trainer actors, the loaded datasets and the passed model checks, kept between
+    the sweeps run through it: the second sweep starts its first trial in about a second
+    instead of paying Ray's start and TensorFlow's import in every trainer again (README:
+    Warm sessions). Results, the store and resume are those of :func:`run`. Trainers of a
+    sweep with other resources replace the kept ones; changed data is loaded again. Everything
+    stops at :meth:`close` (the end of a ``with`` block, ``orch.shutdown()``, or the
+    interpreter's exit)."""
+
+    def __init__(self, address: str | None = None, verbose: bool = False) -> None:
+        self.warm = WarmSession(address, verbose)
+        _OPEN.append(self)
+        atexit.register(self.close)
+
+    def run(self, config: str | Path | Mapping[str, Any] | Experiment, **options: Any) -> RunSummary:
+        """:func:`run` in this session (the same options, but not ``address``)."""
+        return run(config, session=self, **options)
+
+    @property
+    def trainers_reused(self) -> int:
+        """Trainer actors a sweep of this session took over from an earlier one."""
+        return self.warm.trainers_reused
+
+    def close(self) -> None:
+        self.warm.close()
+        if self in _OPEN:
+            _OPEN.remove(self)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_OPEN: list[Session] = []
+
+
+def session(address: str | None = None, verbose: bool = False) -> Session:
+    """A warm session: ``with orch.session() as s: s.run(a); s.run(b)``. ``address`` joins a
+    Ray cluster as :func:`run`'s does (default: an embedded Ray, started at the first sweep)."""
+    return Session(address, verbose)
+
+
+def shutdown() -> None:
+    """Close every open :func:`session` (trainers stopped, Ray stopped if a session started it)."""
+    for open_session in list(_OPEN):
+        open_session.close()
 
 
 def results(

@@ -11,6 +11,7 @@ from orchestrator.config import Experiment
 from orchestrator.progress import StartupPhases, SweepProgress
 from orchestrator.driver._claimed import ClaimedTrials, search_peers
 from orchestrator.driver._run_plan import plan_run
+from orchestrator.driver._session import WarmSession
 from orchestrator.plan import SearchTrials, TrialSource
 from orchestrator.store import ResultsStore, StoreError, StoreWarning
 from orchestrator.usercode import files_to_ship
@@ -53,12 +54,14 @@ def run_experiment(
     progress: SweepProgress | None = None,
     verbose: bool = False,
     phases: StartupPhases | None = None,
+    session: WarmSession | None = None,
 ) -> RunSummary:
     """Run every trial of ``experiment`` not yet in ``store`` on Ray (embedded local Ray
     unless ``address`` names a cluster) and store each result as it finishes.
 
     ``phases`` times the start-up (the CLI's counts from its process's start); by default it
-    counts from this call, and ``verbose`` shows one line per phase."""
+    counts from this call, and ``verbose`` shows one line per phase. ``session``: a warm
+    session (orch.session) whose Ray, trainers and datasets the sweep uses and leaves."""
     started = time.monotonic()
     progress = progress or SweepProgress()
     if phases is None:
@@ -75,12 +78,17 @@ def run_experiment(
         _import_cluster(verbose)
         from cluster import RayExecutor, ray_session
 
-    with contextlib.ExitStack() as session:
+    address = session.address if session is not None else address
+    with contextlib.ExitStack() as stack:
         with (progress.step("starting Ray..." if address is None else f"connecting to the Ray cluster at {address}..."),
               phases.phase("starting Ray" if address is None else "connecting to Ray")):
             # User files (a builder's, a loader's) travel to every node of a cluster joined by address.
-            session.enter_context(ray_session(address, ship=files_to_ship_for(experiment), verbose=verbose))
-        executor = RayExecutor()
+            if session is None:
+                stack.enter_context(ray_session(address, ship=files_to_ship_for(experiment), verbose=verbose))
+                warm = None
+            else:
+                warm = session.enter(files_to_ship_for(experiment))
+        executor = RayExecutor(warm=warm)
         # Every check first (resources against the cluster, data, trainers start, user
         # models build); nothing is written under the store before they have all passed.
         prepared = executor.prepare(plan.check, progress, trials=plan.to_run, phases=phases)
