@@ -465,3 +465,35 @@ def test_a_regression_in_the_store_results_and_report(tmp_path):
     assert (data.metric, data.goal, data.curve_metric) == ("val_mae", "min", "val_mae")
     assert [c["mean"][-1] for c in data.curves] == pytest.approx([0.15, 0.25, 0.35])  # one curve per config, best first
     assert build_report(store, ["reg"]).html  # the page is drawn
+
+
+@pytest.mark.tf
+def test_a_regression_resumes_with_its_metrics_logs_them_to_tensorboard_and_stops_early_on_them(tmp_path, device):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from trainers import run_trial
+    from trainers.artifacts import TrialArtifacts
+    from trainers.trial_model import compiled_model
+
+    data = tabular(regression=True)
+    outputs = OutputsConfig(checkpoint_every=1, tensorboard=True)
+    spec = dataclasses.replace(mlp_spec(tmp_path, {"loss": "mse", "metrics": ["mae"], "epochs": 3}, outputs=outputs),
+                               artifacts_root=str(tmp_path / "art"))
+    first = run_trial(dataclasses.replace(spec, training=dataclasses.replace(spec.training, epochs=2)), data, device)
+    TrialArtifacts(spec).save_checkpoint(compiled_model(spec, data, 10, 1), first.epochs)  # a run that died after epoch 2
+    resumed = run_trial(spec, data, device)
+    assert resumed.resumed_epochs == 2 and resumed.epochs[:2] == first.epochs  # metrics came back from the checkpoint
+    assert set(resumed.epochs[2].metrics) == {"mae", "val_mae"}
+    test_run = next((tmp_path / "art" / "tensorboard").rglob("test"))
+    acc = EventAccumulator(str(test_run))
+    acc.Reload()
+    tags = set(acc.Tags().get("tensors", [])) | set(acc.Tags().get("scalars", []))
+    assert {"test_mae", "test_loss"} <= tags and "test_accuracy" not in tags
+
+    # Early stopping on val_mae: a learning rate so large that it gets worse at once stops after patience.
+    bad = mlp_spec(tmp_path, {"loss": "mse", "metrics": ["mae"], "epochs": 8, "learning_rate": 5.0,
+                              "early_stopping_patience": 1, "early_stopping_monitor": "val_mae"})
+    stopped = run_trial(bad, data, device)
+    maes = [e.metrics["val_mae"] for e in stopped.epochs]
+    best = int(np.argmin(maes))
+    assert len(stopped.epochs) == best + 2  # one epoch of patience after the best, then it stopped
