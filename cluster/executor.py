@@ -213,6 +213,7 @@ class RayExecutor:
         progress: SweepProgress,
         skipped: int = 0,
         source: TrialSource | None = None,
+        own_ids: frozenset[str] | None = None,
     ) -> ExecutionSummary:
         """Run the sweep's trials, each stored exactly once (see the module docstring).
 
@@ -229,7 +230,7 @@ class RayExecutor:
         summary = ExecutionSummary(trainers=prepared.trainers)
         running: dict[ray.ObjectRef, _Running] = {}
         try:
-            rungs = self._rung_keeper(prepared.specs, store)
+            rungs = self._rung_keeper(prepared.specs, store, own_ids)
             progress.start(prepared.specs[0].sweep, to_run=source.total, skipped=skipped, trainers=prepared.trainers)
             # Crashed trials to run again: alone, resumed from their checkpoints.
             retries: list[tuple[TrialSpec, int]] = []
@@ -381,16 +382,17 @@ class RayExecutor:
             summary.failed += 1
 
     @staticmethod
-    def _rung_keeper(specs: list[TrialSpec], store: ResultsStore) -> Any:
+    def _rung_keeper(specs: list[TrialSpec], store: ResultsStore, own_ids: frozenset[str] | None = None) -> Any:
         """The sweep's successive-halving state, or None when the sweep has no rungs. Rung
-        values of trials already in the store count, so a resumed sweep judges alike."""
+        values of trials already in the store count, so a resumed sweep judges alike; only
+        this experiment's (``own_ids``): a trial stored under other fixed settings is not."""
         stopping = specs[0].stopping
         if not stopping.rungs:
             return None
         keeper = RungKeeper.options(scheduling_strategy=_on_driver_node()).remote(
             stopping.rungs, stopping.keep, stopping.metric
         )
-        stored = store.read_epochs(specs[0].sweep)
+        stored = store.read_epochs(specs[0].sweep, trial_ids=sorted(own_ids) if own_ids is not None else None)
         if stored.num_rows:
             ray.get(keeper.record_stored.remote(stored.select(["trial_id", "epoch", stopping.metric]).to_pylist()))
         return keeper

@@ -44,7 +44,7 @@ class ScriptedExecutor:
     def prepare(self, specs, progress, trials=None, phases=None):
         return types.SimpleNamespace(release=lambda: None)
 
-    def run(self, prepared, store, progress, skipped=0, source=None):
+    def run(self, prepared, store, progress, skipped=0, source=None, own_ids=None):
         summary = _Summary()
         try:
             while (spec := source.take()) is not None:
@@ -68,7 +68,7 @@ def executor(monkeypatch):
     """``import cluster`` inside the driver gets the scripted executor and no Ray."""
     scripted = ScriptedExecutor()
     fake = types.ModuleType("cluster")
-    fake.RayExecutor = lambda: scripted
+    fake.RayExecutor = lambda warm=None: scripted
     fake.ray_session = lambda address=None, ship=(), verbose=False: contextlib.nullcontext()
     monkeypatch.setitem(sys.modules, "cluster", fake)
     return scripted

@@ -173,3 +173,22 @@ def test_a_tpe_search_rerun_with_other_fixed_settings_is_refused_not_answered_wi
     assert (plan.skipped, plan.to_run, plan.told) == (2, 4, 2)
     # Under a new name the changed search starts its own history.
     assert plan_run(parse_experiment({**TPE, "name": "tpe-3", "training": {"epochs": 3}}), store).to_run == 6
+
+
+@pytest.mark.unit
+def test_halving_counts_only_stored_trials_of_this_experiment():
+    """A grid with halving run again under its name with other fixed settings (epochs 4 -> 6):
+    the trials stored at 4 epochs are not its own, so their rung values must not judge it."""
+    rungs = {"stopping": {"rungs": [1, 2], "keep": 0.5}, "sweep": {"grid": {"training.learning_rate": [0.1, 0.01]}}}
+    before = parse_experiment({"name": "h", "training": {"epochs": 4}, **rungs})
+    after = parse_experiment({"name": "h", "training": {"epochs": 6}, **rungs})
+    store = InMemoryResultsStore()
+    old = expand_sweep(before)
+    for spec in old:
+        store.append(spec, finished(spec, epochs=4))
+    plan = plan_run(after, store)
+    new_ids = {s.trial_id for s in expand_sweep(after)}
+    assert plan.own_ids == new_ids and len(new_ids) == 2
+    assert not plan.own_ids & {s.trial_id for s in old}  # the executor reads rung values of these ids only
+    resumed = plan_run(before, store)
+    assert {s.trial_id for s in old} <= resumed.own_ids  # a plain resume still counts its own

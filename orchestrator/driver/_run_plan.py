@@ -26,6 +26,10 @@ class RunPlan:
     skipped: int  # already stored
     to_run: int
     told: int = 0  # a search: outcomes told to the sampler from the store
+    # Every trial id this experiment plans (stored ones included); None for tpe, whose stored
+    # trials are checked to be its own as they are read. Stored rows outside it ran under other
+    # fixed settings and must not stand in for this run's (halving's rung values).
+    own_ids: frozenset[str] | None = None
 
     @property
     def nothing_to_run(self) -> bool:
@@ -110,7 +114,8 @@ def plan_run(experiment: Experiment, store: ResultsStore, rerun: bool = False) -
         plan = plan_sweep(specs, finished, rerun=rerun)
         to_run = specs_for_run(plan.to_run, store.artifacts_root, rerun)
         source = PlannedTrials(to_run, experiment.sweep.metric, experiment.sweep.goal)
-        return RunPlan(source, to_run, len(specs), len(plan.skipped), len(to_run))
+        return RunPlan(source, to_run, len(specs), len(plan.skipped), len(to_run),
+                       own_ids=frozenset(s.trial_id for s in specs))
     return _plan_search(experiment, store, finished, rerun)
 
 

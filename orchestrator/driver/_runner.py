@@ -101,7 +101,7 @@ def run_experiment(
         try:
             source = _claimed(plan.source, experiment, store, rerun, progress)
             phases.record("store: config and claims", time.monotonic() - store_phase)
-            done = executor.run(prepared, store, progress, skipped=plan.skipped, source=source)
+            done = executor.run(prepared, store, progress, skipped=plan.skipped, source=source, own_ids=plan.own_ids)
         finally:
             _compact(store, experiment.name)
     return RunSummary(
