@@ -497,3 +497,22 @@ def test_a_regression_resumes_with_its_metrics_logs_them_to_tensorboard_and_stop
     maes = [e.metrics["val_mae"] for e in stopped.epochs]
     best = int(np.argmin(maes))
     assert len(stopped.epochs) == best + 2  # one epoch of patience after the best, then it stopped
+
+
+@pytest.mark.tf
+def test_binary_classification_with_one_sigmoid_output(tmp_path, device):
+    from trainers import run_trial
+
+    data = tabular(classes=2)
+    (tmp_path / "sig.py").write_text("import keras\n\ndef b(params, input_shape, num_classes):\n"
+                                     "    return keras.Sequential([keras.layers.Dense(8, activation='relu'),"
+                                     " keras.layers.Dense(1, activation='sigmoid')])\n")
+    e = parse_experiment({"name": "t", "model": {"builder": f"{tmp_path}/sig.py:b"},
+                          "training": {"epochs": 3, "batch_size": 32, "learning_rate": 0.01, "loss": "binary_crossentropy",
+                                       "metrics": ["binary_accuracy"]}})
+    spec = TrialSpec("t", trial_id_for(e.dataset, e.model, e.training), e.dataset, e.model, e.training, ResourcesConfig(),
+                     outputs=_QUIET)
+    result = run_trial(spec, data, device)
+    # orch's accuracy (above 0.5 is class 1) is Keras' binary_accuracy.
+    assert result.test_accuracy == pytest.approx(result.test_metrics["binary_accuracy"], abs=1e-6)
+    assert result.test_accuracy > 0.7

@@ -93,7 +93,11 @@ def _keras_function(module: Any, name: str, args: dict[str, Any]) -> PerExample:
     sparse = full.startswith("sparse_")
 
     def per_example(y: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
-        y = tf.cast(y, tf.int32) if sparse else tf.cast(y, out.dtype)
+        if sparse:
+            return fn(tf.cast(y, tf.int32), out, **args)
+        y = tf.cast(y, out.dtype)
+        if y.shape.rank == out.shape.rank - 1:  # one label per example, one output: (batch,) as (batch, 1)
+            y = tf.expand_dims(y, -1)
         return fn(y, out, **args)
 
     per_example.__name__ = full
