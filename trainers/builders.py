@@ -228,7 +228,7 @@ def build_model(
     except BuilderError:
         raise
     except Exception as e:  # noqa: BLE001 - the user's model does not connect to the images
-        raise BuilderError(f"model.builder {label}: the model fails on {tuple(input_shape)} images: "
+        raise BuilderError(f"model.builder {label}: the model fails on {tuple(input_shape)} inputs: "
                            f"{type(e).__name__}: {_one_line(e)}") from e
 
 
