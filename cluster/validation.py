@@ -155,9 +155,12 @@ def _objective_runs(training: Any, data: Any, out: Any) -> str | None:
         return str(e)
     y = tf.constant(data.y_train[: len(out)])
     pred = tf.constant(out)
-    checks = [(f"training.loss {loss_label(training.loss)}", objective.loss)]
-    checks += [(f"training.metrics {metric_label(m)}", fn) for m, (_, fn) in zip(training.metrics, objective.metrics)]
-    for what, fn in checks:
+    checks = [(f"training.loss {loss_label(training.loss)}", training.loss, objective.loss)]
+    checks += [(f"training.metrics {metric_label(m)}", m, fn) for m, (_, fn) in zip(training.metrics, objective.metrics)]
+    for what, given, fn in checks:
+        problem = _targets_fit(what, given, data, out)
+        if problem is not None:
+            return problem
         try:
             values = np.asarray(fn(y, pred))
         except Exception as e:  # noqa: BLE001 - the user's function (or a Keras one on unfit data): one line
@@ -171,6 +174,22 @@ def _objective_runs(training: Any, data: Any, out: Any) -> str | None:
         if not np.all(np.isfinite(values)):
             return f"{what}: returns NaN or infinite values on a sample batch; check the function"
     return None
+
+
+def _targets_fit(what: str, given: Any, data: Any, out: Any) -> str | None:
+    """A Keras function other than a sparse one compares the targets with the output value by
+    value: with class ids as labels and several outputs per example it would compare a class
+    number with each class's score (no error, a meaningless number)."""
+    from orchestrator.config import is_user_function, loss_name
+
+    if is_user_function(given) or not data.classification or out.shape[-1] == 1:
+        return None
+    name = loss_name(given)
+    if name.startswith("sparse_"):
+        return None
+    return (f"{what}: compares targets shaped like the output ({out.shape[-1]} values per example), but the labels "
+            "are class ids, one per example; use a sparse_ one (sparse_categorical_accuracy, "
+            "sparse_top_k_categorical_accuracy, sparse_categorical_crossentropy) or your own function")
 
 
 def _label(model: Any) -> str:

@@ -71,7 +71,7 @@ def test_a_regression_searched_on_val_mae(local_ray, example, tmp_path, capsys):
 @pytest.mark.parametrize(("settings", "message"), [
     (["--set", "training.loss=mse"], "training.loss: mse compares values, but the labels are integer class ids"),
     (["--set", "training.loss=sparse_categorical_crossentropy"], "the model's outputs are not probabilities"),
-    (["--set", "training.metrics=[mae]"], "training.metrics mae: fails on a sample batch"),
+    (["--set", "training.metrics=[mae]"], "training.metrics mae: compares targets shaped like the output (3 values"),
     (["--set", "training.class_weight={7: 2.0}"], "training.class_weight: class 7 does not exist; the labels are classes 0..2"),
 ], ids=["regression-loss-on-classes", "logits-without-from_logits", "metric-unfit-for-outputs", "class-weight-no-such-class"])
 def test_what_only_the_data_can_tell_is_refused_before_any_trial(local_ray, example, tmp_path, capsys, settings, message):

@@ -96,7 +96,7 @@ def _keras_function(module: Any, name: str, args: dict[str, Any]) -> PerExample:
         if sparse:
             return fn(tf.cast(y, tf.int32), out, **args)
         y = tf.cast(y, out.dtype)
-        if y.shape.rank == out.shape.rank - 1:  # one label per example, one output: (batch,) as (batch, 1)
+        if y.shape.rank == out.shape.rank - 1 and out.shape[-1] == 1:  # one label, one output: (batch,) as (batch, 1)
             y = tf.expand_dims(y, -1)
         return fn(y, out, **args)
 
