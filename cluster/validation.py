@@ -1,9 +1,13 @@
-"""One check of the user's models before any trial starts: each distinct builder model of a
-sweep is built once, in a Ray worker, on the dataset it will train on, and run on a sample
-batch. A builder that is missing, raises, returns no ``keras.Model``, or a model whose output
-does not fit the class count stops the sweep with one line (InputError), before trainers run
-trials and before anything is stored. So does a ``model.params`` key that no builder of the
-sweep reads while it builds (a typo such as ``filter`` for ``filters``), with a "did you mean".
+"""One check of the user's models before any trial starts: each distinct model of a sweep
+(a builder's; a built-in's on the user's data or with a chosen loss or metrics) is built once,
+in a Ray worker, on the dataset it will train on, and run on a sample batch, and the trial's
+loss and metrics are run on its output and the real labels. A builder that is missing, raises,
+returns no ``keras.Model``; an output that does not fit the labels and the loss (probabilities
+without ``from_logits``, the wrong width); labels of the wrong kind for the loss (class ids for
+``mse``, float targets for a sparse loss); a loss or metric that raises or returns the wrong
+shape: each stops the sweep with one line (InputError), before trainers run trials and before
+anything is stored. So does a ``model.params`` key that no builder of the sweep reads while it
+builds (a typo such as ``filter`` for ``filters``), with a "did you mean".
 
 The driver never imports user code (DESIGN.md): this task is the one place outside the
 trainers where it is imported.
