@@ -175,7 +175,7 @@ def start_and_check(pool: TrainerPool, count: int, specs: list[TrialSpec], idle:
             datasets, train_images = put_datasets(specs, cache=warm.datasets if warm is not None else None)
         # Each user model is built once on a sample batch while the trainers start; in a
         # warm session, not again when every one of them passed already.
-        check_keys = {_check_key(s) for s in specs}
+        check_keys = {_check_key(s) for s in specs} if warm is not None else set()
         skip = warm is not None and check_keys <= warm.checked
         checks = submit_model_checks([] if skip else specs, datasets, dataset_key)
         # Start-up works on this cluster (a broken install aborts here, with its error).

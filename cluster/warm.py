@@ -59,10 +59,14 @@ class WarmPool:
         kept = self.trainers.pop(shape, [])
         taken, extra = kept[:count], kept[count:]
         _kill(extra)
+        pings = {actor.describe.remote(): actor for actor in taken}  # all at once: one wait, not one per trainer
+        answered, _ = ray.wait(list(pings), num_returns=len(pings), timeout=_ALIVE_SECONDS) if pings else ([], [])
         alive = []
-        for actor in taken:
+        for ref, actor in pings.items():
             try:
-                ray.get(actor.describe.remote(), timeout=_ALIVE_SECONDS)
+                if ref not in answered:
+                    raise TimeoutError
+                ray.get(ref)
                 alive.append(actor)
             except Exception:  # noqa: BLE001 - dead, unreachable or stuck: not worth keeping
                 _kill([actor])

@@ -37,7 +37,7 @@ class Branch:
         keras.utils.set_random_seed(spec.training.seed)
         self.objective = trial_objective(spec, data)
         with precision_policy(spec.training.precision):
-            self.model = compiled_model(spec, data, steps_per_epoch, replicas)
+            self.model = compiled_model(spec, data, steps_per_epoch, replicas, self.objective)
         # Built now: the fused step traces every branch's update in one function, so no
         # optimizer may create variables during tracing.
         self.model.optimizer.build(self.model.trainable_variables)

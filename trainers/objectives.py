@@ -32,7 +32,7 @@ from orchestrator.config import (
     loss_name,
     metric_name,
 )
-from orchestrator.config._objectives import LOSS_ALIASES, SPARSE_LOSSES
+from orchestrator.config._objectives import LOSS_ALIASES
 
 __all__ = ["Objective", "default_objective", "objective_for", "resolve_function", "summed"]
 
@@ -165,7 +165,3 @@ def default_objective() -> Objective:
     """The built-ins' objective: sparse categorical cross-entropy on probabilities, accuracy."""
     return objective_for(TrainingConfig(), classification=True)
 
-
-def uses_sparse_labels(training: TrainingConfig) -> bool:
-    """Whether the loss takes integer class ids (else float targets shaped as the output)."""
-    return not is_user_function(training.loss) and LOSS_ALIASES.get(loss_name(training.loss), loss_name(training.loss)) in SPARSE_LOSSES

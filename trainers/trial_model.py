@@ -60,7 +60,8 @@ def precision_policy(precision: str) -> Iterator[None]:
         keras.mixed_precision.set_dtype_policy("float32")
 
 
-def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, replicas: int) -> keras.Model:
+def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, replicas: int,
+                   objective: Objective | None = None) -> keras.Model:
     """Model (built-in or the user's builder: resolved, called, wrapped in the shared input
     layers) + optimizer + loss, inside the strategy scope. The loss is the mean over a
     replica's share of the batch; L1/L2 penalties enter it through the kernels' regularizers."""
@@ -77,7 +78,7 @@ def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, r
         builder_code=spec.builder_code,
         input_dtype=str(data.x_train.dtype),
     )
-    objective = trial_objective(spec, data)
+    objective = objective or trial_objective(spec, data)  # a Branch has made it already
     optimizer = build_optimizer(training, steps_per_epoch)
     if training.precision == "mixed_float16":  # float16 gradients underflow without a loss scale
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

@@ -16,7 +16,15 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from orchestrator.config._objectives import ClassWeight, LossSpec, MetricSpec, coerce_class_weight, coerce_loss, coerce_metric
+from orchestrator.config._objectives import (
+    ClassWeight,
+    LossSpec,
+    MetricSpec,
+    coerce_class_weight,
+    coerce_function_ref,
+    coerce_loss,
+    coerce_metric,
+)
 from orchestrator.errors import ConfigError
 
 __all__ = [
@@ -137,7 +145,7 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str, rng: Range | None
         if option is type(None):
             continue
         if option is Builder:
-            return _coerce_builder(value, key, origin)
+            return coerce_function_ref(value, key, origin)
         if option is ParamValue:
             return _coerce_param(value, key, origin)
         if option is LossSpec:
@@ -180,19 +188,6 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str, rng: Range | None
             return [coerce_field(item, v, f"{key}[{i}]", origin, rng) for i, v in enumerate(value)]
     expected = " or ".join(type_name(o) for o in options)
     raise ConfigError(f"{origin}: {key}: expected {expected}, got {type(value).__name__} {_short(value)}")
-
-
-_BUILDER_RE = re.compile(r"^(?P<where>.+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
-
-
-def _coerce_builder(value: Any, key: str, origin: str) -> Any:
-    if callable(value) and not isinstance(value, type):
-        return value  # a function from the Python API; its source is read in orchestrator.usercode
-    if not isinstance(value, str) or not _BUILDER_RE.match(value.strip()):
-        raise ConfigError(
-            f"{origin}: {key}: expected 'file.py:function' or 'package.module:function', got {_short(value)}"
-        )
-    return value.strip()
 
 
 def _coerce_params(value: Any, key: str, origin: str) -> dict[str, Any]:

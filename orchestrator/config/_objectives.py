@@ -33,8 +33,11 @@ __all__ = [
     "REGRESSION_LOSSES",
     "RESERVED_METRIC_NAMES",
     "SPARSE_LOSSES",
+    "ClassWeight",
     "LossSpec",
     "MetricSpec",
+    "coerce_class_weight",
+    "coerce_function_ref",
     "coerce_loss",
     "coerce_metric",
     "epoch_metrics",
@@ -136,13 +139,16 @@ def _keras_name(value: str, names: tuple[str, ...], key: str, origin: str, what:
                       f"({', '.join(choices[:6])}, ...) or your own function as 'file.py:function'")
 
 
-def _function_ref(value: Any, key: str, origin: str) -> Any:
+def coerce_function_ref(value: Any, key: str, origin: str) -> Any:
+    """A reference to the user's function (``model.builder``, a loss, a metric): a function
+    object from the Python API (its source is read in orchestrator.usercode), or
+    ``"file.py:function"`` / ``"package.module:function"``, checked for form here."""
     if callable(value) and not isinstance(value, type):
         return value
-    text = value.strip()
-    if not _FUNCTION_REF.match(text):
-        raise ConfigError(f"{origin}: {key}: expected 'file.py:function' or 'package.module:function', got {value!r}")
-    return text
+    if not isinstance(value, str) or not _FUNCTION_REF.match(value.strip()):
+        raise ConfigError(f"{origin}: {key}: expected 'file.py:function' or 'package.module:function', "
+                          f"got {value!r}"[:300])
+    return value.strip()
 
 
 def coerce_loss(value: Any, key: str, origin: str) -> Any:
@@ -152,7 +158,7 @@ def coerce_loss(value: Any, key: str, origin: str) -> Any:
         return value
     if isinstance(value, str):
         if ":" in value:
-            return _function_ref(value, key, origin)
+            return coerce_function_ref(value, key, origin)
         return _keras_name(value.strip(), KERAS_LOSSES, key, origin, "loss")
     if isinstance(value, dict):
         name = value.get("name")
@@ -180,7 +186,7 @@ def coerce_metric(value: Any, key: str, origin: str) -> Any:
         raise ConfigError(f"{origin}: {key}: expected a Keras metric name or 'file.py:function', "
                           f"got {type(value).__name__} {value!r}"[:300])
     if ":" in value:
-        return _function_ref(value, key, origin)
+        return coerce_function_ref(value, key, origin)
     if value.strip() in RESERVED_METRIC_NAMES:
         raise ConfigError(f"{origin}: {key}: {metric_name_problem(value.strip())}")
     return _keras_name(value.strip(), KERAS_METRICS, key, origin, "metric")

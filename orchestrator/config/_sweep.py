@@ -12,16 +12,12 @@ from typing import Any, Literal
 from orchestrator.config._fields import Range, coerce_field, reject_unknown
 from orchestrator.config._lookup import all_fields, field_spec
 from orchestrator.config._sections import DEFAULT_MAX_TRIALS, MAX_SEED, SweepConfig
-from orchestrator.config._objectives import BUILTIN_SEARCH_METRICS
 from orchestrator.errors import ConfigError
 
 __all__ = ["parse_sweep", "grid_points", "iter_grid_points", "sweep_points", "sweep_size", "check_sweep_size",
-           "SWEEP_KEYS", "SEARCH_METRICS"]
+           "SWEEP_KEYS"]
 
 SWEEP_KEYS = ("grid", "seeds", "max_trials", "method", "samples", "space", "metric", "goal", "search_seed")
-# What `sweep.metric` may name without training.metrics: the per-epoch and final metrics a
-# trial records (with metrics, their columns too: _objectives.search_metrics).
-SEARCH_METRICS = BUILTIN_SEARCH_METRICS
 # Sections that say where or what a trial keeps, not what it computes: never swept.
 _NOT_SWEPT = ("resources.", "outputs.", "stopping.")
 _SEED_RANGE = Range(0, MAX_SEED, meaning="each seed")
