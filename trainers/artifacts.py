@@ -28,7 +28,7 @@ import keras
 
 from orchestrator.trial import EpochRecord, TrialSpec
 
-__all__ = ["TrialArtifacts", "CheckpointWarning"]
+__all__ = ["TrialArtifacts", "CheckpointWarning", "seed_states"]
 
 
 class CheckpointWarning(UserWarning):
@@ -57,9 +57,10 @@ class TrialArtifacts:
 
     # -- checkpoints -------------------------------------------------------------------
 
-    def load_checkpoint(self) -> tuple[keras.Model, list[EpochRecord]] | None:
-        """The model (weights and optimizer state) and epoch records of the last checkpoint
-        of this trial, or None. Call inside the strategy's scope.
+    def load_checkpoint(self) -> tuple[keras.Model, list[EpochRecord], list | None] | None:
+        """The model (weights and optimizer state), epoch records and seed-generator states
+        (:func:`seed_states`; None in checkpoints written before they were kept) of the last
+        checkpoint of this trial, or None. Call inside the strategy's scope.
 
         A checkpoint that cannot be read (a truncated model file, a damaged state.json) is
         discarded with one :class:`CheckpointWarning`, and None returned: otherwise the trial
@@ -85,7 +86,7 @@ class TrialArtifacts:
             if self._remote is not None:
                 self._remote.download(self._relative(self._checkpoint / state["model"]))
             model = keras.models.load_model(self._checkpoint / state["model"])
-            return model, [EpochRecord(**r) for r in state["epochs"]]
+            return model, [EpochRecord(**r) for r in state["epochs"]], state.get("seed_states")
         except Exception as e:  # noqa: BLE001 - whatever is damaged, the fix is the same
             self.discard_checkpoint(f"{type(e).__name__}: {_line(e)}")
             return None
@@ -112,7 +113,8 @@ class TrialArtifacts:
         tmp = self._checkpoint / f".tmp-{uuid.uuid4().hex}-{name}"  # Keras insists on the .keras suffix
         model.save(tmp)
         os.replace(tmp, self._checkpoint / name)
-        state = {"model": name, "epochs": [dataclasses.asdict(e) for e in epochs]}
+        state = {"model": name, "epochs": [dataclasses.asdict(e) for e in epochs],
+                 "seed_states": [v.numpy().tolist() for v in seed_states(model)]}
         tmp_state = self._checkpoint / f".tmp-{uuid.uuid4().hex}-state.json"
         tmp_state.write_text(json.dumps(state))
         os.replace(tmp_state, self._checkpoint / "state.json")
@@ -166,6 +168,16 @@ class TrialArtifacts:
         os.replace(tmp, self.model_path)
         if self._remote is not None:
             self._remote.upload(self.model_path, self._relative(self.model_path), "model")
+
+
+def seed_states(model: keras.Model) -> list:
+    """The variables of ``model`` that are not weights: the states of its dropout and
+    augmentation layers' seed generators, which advance every step. A Keras model file does
+    not keep them, so a checkpoint keeps them beside it: without them a resumed trial would
+    draw its dropout masks and shifts from the start of the stream again, and differ from
+    the run that was not interrupted."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def _line(error: BaseException) -> str:

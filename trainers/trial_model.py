@@ -11,15 +11,17 @@ import contextlib
 from collections.abc import Iterator
 
 import keras
+import numpy as np
 
+from orchestrator.config import TrainingConfig
 from orchestrator.trial import EpochRecord, TrialSpec
-from trainers.artifacts import TrialArtifacts
+from trainers.artifacts import TrialArtifacts, seed_states
 from trainers.datasets import DatasetArrays
 from trainers.builders import build_model
 from trainers.objectives import Objective, objective_for
 from trainers.optimizers import build_optimizer
 
-__all__ = ["global_batch_size", "compiled_model", "precision_policy", "trial_objective", "resume", "eval_batch", "STEPS_PER_CALL"]
+__all__ = ["global_batch_size", "compiled_model", "precision_policy", "trial_objective", "trial_optimizer", "resume", "eval_batch", "STEPS_PER_CALL"]
 
 # Images per evaluation step (validation and test). Larger than training batches because
 # evaluation has no update to wait for; the metrics do not depend on it.
@@ -79,17 +81,23 @@ def compiled_model(spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, r
         input_dtype=str(data.x_train.dtype),
     )
     objective = objective or trial_objective(spec, data)  # a Branch has made it already
-    optimizer = build_optimizer(training, steps_per_epoch)
-    if training.precision == "mixed_float16":  # float16 gradients underflow without a loss scale
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=optimizer,
+        optimizer=trial_optimizer(training, steps_per_epoch),
         # What a saved model keeps; the training step computes the trial's own objective.
         loss=objective.compile_loss,
         metrics=["accuracy"] if objective.classification else None,
         jit_compile=False,  # XLA on CPU measured 3-4x slower for this model (DESIGN.md)
     )
     return model
+
+
+def trial_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The trial's optimizer, unbuilt: its kind, learning rate, schedule and clipping, behind a
+    loss scale for float16 (whose small gradients underflow without one)."""
+    optimizer = build_optimizer(training, steps_per_epoch)
+    if training.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def resume(model: keras.Model, artifacts: TrialArtifacts, fresh: bool = False) -> list[EpochRecord]:
@@ -106,18 +114,25 @@ def resume(model: keras.Model, artifacts: TrialArtifacts, fresh: bool = False) -
     saved = artifacts.load_checkpoint()
     if saved is None:
         return []
-    old, epochs = saved
+    old, epochs, seeds = saved
     model.optimizer.build(model.trainable_variables)
     pairs = [*zip(model.weights, old.weights), *zip(model.optimizer.variables, old.optimizer.variables)]
+    random_states = seed_states(model)
+    if seeds is not None:  # where dropout and shifts were in their streams (older checkpoints: the start)
+        pairs += zip(random_states, seeds)
     if (len(model.weights), len(model.optimizer.variables)) != (len(old.weights), len(old.optimizer.variables)) or any(
-        tuple(mine.shape) != tuple(theirs.shape) for mine, theirs in pairs
-    ):
+        tuple(mine.shape) != _shape(theirs) for mine, theirs in pairs
+    ) or (seeds is not None and len(seeds) != len(random_states)):
         # Checked before any assignment: a half-copied model would be neither run.
         artifacts.discard_checkpoint("its variables do not match this trial's model")
         return []
     for mine, theirs in pairs:
         mine.assign(theirs)
     return epochs
+
+
+def _shape(value: object) -> tuple[int, ...]:
+    return tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
 
 
 def eval_batch(replicas: int) -> int:
