@@ -98,7 +98,7 @@ def test_a_finished_trial_leaves_no_graph_and_no_gradient_entry_behind(cpu_devic
 
     from tests.conftest import sample_arrays
     from tests.test_fused import spec
-    from trainers import run_fused_trials
+    from trainers import run_fused_trials, warm_traces
     from trainers.release import custom_gradient_names
 
     data = sample_arrays(128, 64, 64)
@@ -110,6 +110,13 @@ def test_a_finished_trial_leaves_no_graph_and_no_gradient_entry_behind(cpu_devic
         run_fused_trials([spec(seed=seed, epochs=1)], data, cpu_device)
     run_fused_trials([spec(seed=4, epochs=1), spec(seed=5, epochs=1)], data, cpu_device)  # a fused group
     assert custom_gradient_names() == names
+    # What stays is the one shape a trainer keeps for its next trial (trainers/warm_traces.py):
+    # the fused group's traced steps, the single trial's dropped when the group's shape came.
+    kept = [g for g in gc.get_objects() if isinstance(g, FuncGraph) and id(g) not in before]
+    assert kept and warm_traces.kept() is not None and len(warm_traces.kept().models) == 2
+    del kept
+    warm_traces.drop()
+    gc.collect()
     assert [g.name for g in gc.get_objects() if isinstance(g, FuncGraph) and id(g) not in before] == []
     # Flat to within a few hundred objects (before: +3,000 per trial).
     assert len(gc.get_objects()) - objects < 500

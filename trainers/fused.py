@@ -29,6 +29,7 @@ import dataclasses
 import math
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
@@ -38,7 +39,7 @@ import tensorflow as tf
 
 from orchestrator.plan import fusion_key
 from orchestrator.trial import EpochRecord, TrialResult, TrialSpec, TrialStatus
-from trainers import trial_model
+from trainers import trial_model, warm_traces
 from trainers.data import epoch_batches, epoch_permutation
 from trainers.datasets import DatasetArrays
 from trainers.devices import DeviceInfo, make_strategy
@@ -101,21 +102,25 @@ def _train_group(
 ) -> list[TrialResult]:
     started_at = datetime.now(timezone.utc)
     training = specs[0].training
-    # A blank Keras state (layer names, default graph); the previous group's trial_scope
-    # already collected its garbage, so no second collection here.
-    keras.backend.clear_session(free_memory=False)
-    strategy = make_strategy(device)
+    shape = warm_traces.group_key(specs, device)
+    kept = warm_traces.take(shape, data)  # the last group's models and traces, if of this shape
+    t0 = time.perf_counter()
+    if kept is None:
+        # A blank Keras state (layer names, default graph); the previous group's trial_scope
+        # already collected its garbage, so no second collection here.
+        keras.backend.clear_session(free_memory=False)
+        strategy = make_strategy(device)
+        x, y = tf.constant(data.x_train), tf.constant(data.y_train)
+        fns: dict[tuple[int, ...], tuple[Callable, Callable]] = {}
+    else:
+        strategy, (x, y), fns = kept.strategy, kept.tensors, kept.functions
     replicas = strategy.num_replicas_in_sync
     batch = global_batch_size(training.batch_size, training.batch_size_scope, replicas)
     n = len(data.x_train)
 
-    t0 = time.perf_counter()
     with strategy.scope():
-        branches = [Branch(spec, data, math.ceil(n / batch), replicas) for spec in specs]
-    x, y = tf.constant(data.x_train), tf.constant(data.y_train)
+        branches = [Branch(spec, data, math.ceil(n / batch), replicas, kept, i) for i, spec in enumerate(specs)]
     build_share = (time.perf_counter() - t0) / len(specs)
-
-    fns: dict[tuple[int, ...], tuple[Callable, Callable]] = {}
 
     def functions(group: list[int]) -> tuple[Callable, Callable]:
         # One trace per set of running branches: a stopped branch leaves at the epoch boundary.
@@ -165,6 +170,12 @@ def _train_group(
         b.artifacts.clear_checkpoints()
         b.artifacts.close()
         results.append(_result(b, row, batch, device, replicas, started_at, build_share, eval_share, len(data.x_train)))
+    initial = kept.initial if kept is not None else OrderedDict()
+    for i, b in enumerate(branches):
+        if b.initial_values is not None:  # built cold: its seed's values, for a later trial
+            warm_traces.remember(initial, (i, b.spec.training.seed), b.initial_values)
+    warm_traces.keep(warm_traces.KeptGroup(shape, data, strategy, [b.model for b in branches], (x, y), fns,
+                                           [b.optimizer_initial for b in branches], initial))
     return results
 
 

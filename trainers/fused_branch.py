@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 
 from orchestrator.config import metric_goal
 from orchestrator.plan import epoch_stop_reason
@@ -20,6 +21,7 @@ from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
 from trainers.trial_model import compiled_model, precision_policy, resume, trial_objective
+from trainers.warm_traces import KeptGroup, assign_all, initial_values, reset_optimizer
 
 __all__ = ["Branch"]
 
@@ -27,20 +29,39 @@ __all__ = ["Branch"]
 class Branch:
     """One trial's state in a fused group. Build inside ``strategy.scope()``."""
 
-    def __init__(self, spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, replicas: int) -> None:
+    def __init__(self, spec: TrialSpec, data: DatasetArrays, steps_per_epoch: int, replicas: int,
+                 kept: KeptGroup | None = None, index: int = 0) -> None:
+        """``kept``: a finished group of the same shape (trainers/warm_traces.py); this branch
+        then trains on its model ``index``, given this trial's initial values and optimizer."""
         self.spec = spec
         self._num_classes = data.num_classes
-        # The global seed right before building, as run_trial does: keras.utils.set_random_seed
-        # is process-wide and each initialiser draws its seed when its layer is constructed,
-        # so seeding, building, and seeding again for the next branch gives each branch the
-        # initial weights (and dropout / augmentation seeds) it gets when built alone.
-        keras.utils.set_random_seed(spec.training.seed)
-        self.objective = trial_objective(spec, data)
-        with precision_policy(spec.training.precision):
-            self.model = compiled_model(spec, data, steps_per_epoch, replicas, self.objective)
-        # Built now: the fused step traces every branch's update in one function, so no
-        # optimizer may create variables during tracing.
-        self.model.optimizer.build(self.model.trainable_variables)
+
+        def build() -> keras.Model:
+            # The global seed right before building: keras.utils.set_random_seed is
+            # process-wide and each initialiser draws its seed when its layer is constructed,
+            # so seeding, building, and seeding again for the next branch gives each branch
+            # the initial weights (and dropout / augmentation seeds) it gets when built alone.
+            keras.utils.set_random_seed(spec.training.seed)
+            self.objective = trial_objective(spec, data)
+            with precision_policy(spec.training.precision):
+                model = compiled_model(spec, data, steps_per_epoch, replicas, self.objective)
+            # Built now: the fused step traces every branch's update in one function, so no
+            # optimizer may create variables during tracing.
+            model.optimizer.build(model.trainable_variables)
+            return model
+
+        # Before any resume: what this seed starts from, for the next trial of this shape.
+        self.initial_values: list[np.ndarray] | None = None
+        if kept is None:
+            self.model = build()
+            self.initial_values = [v.numpy() for v in self.model.variables]
+            self.optimizer_initial = [v.numpy() for v in self.model.optimizer.variables]
+        else:
+            self.model = kept.models[index]
+            assign_all(self.model.variables, initial_values(kept, index, spec.training.seed, build), "model")
+            self.optimizer_initial = kept.optimizer_initial[index]
+            reset_optimizer(self.model, self.optimizer_initial, spec.training)
+            self.objective = trial_objective(spec, data)
         self.artifacts = TrialArtifacts(spec)
         self.records: list[EpochRecord] = resume(self.model, self.artifacts, fresh=spec.fresh_start)
         self.resumed_epochs = len(self.records)
@@ -74,11 +95,14 @@ class Branch:
             self.stop_reason = own or (should_stop(trial_id, record) if should_stop is not None else None)
         self.model.stop_training = False
         self._callbacks.on_epoch_end(record.epoch - 1, _logs(record))
-        every = self.spec.outputs.checkpoint_every
-        if every and record.epoch % every == 0:
-            self.artifacts.save_checkpoint(self.model, self.records)
         # model.stop_training: set by EarlyStopping (a completed trial, as in run_trial).
-        if self.stop_reason or self.model.stop_training or record.epoch >= training.epochs:
+        ending = bool(self.stop_reason or self.model.stop_training or record.epoch >= training.epochs)
+        every = self.spec.outputs.checkpoint_every
+        # A trial that ends here has nothing to resume: its result follows at once, and its
+        # checkpoints are deleted then (a one-epoch trial writes none).
+        if every and record.epoch % every == 0 and not ending:
+            self.artifacts.save_checkpoint(self.model, self.records)
+        if ending:
             self.finish()
 
     def finish(self) -> None:

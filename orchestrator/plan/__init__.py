@@ -13,7 +13,7 @@ Trainers import it too (fusion keys, stopping rules), so it stays light to impor
 """
 
 from orchestrator.plan._expand import builder_code_of, expand_sweep, planned_points, specs_for_point
-from orchestrator.plan._fusion import GroupTaker, auto_sizes, choose_group_size, fusion_key, steps_per_trial
+from orchestrator.plan._fusion import GroupTaker, auto_sizes, choose_group_size, fusion_key, steps_per_trial, trace_key
 from orchestrator.plan._scheduler import (
     FailureAction,
     FailureStreak,
@@ -55,6 +55,7 @@ __all__ = [
     "SearchTrials",
     "result_metric",
     "fusion_key",
+    "trace_key",
     "auto_sizes",
     "steps_per_trial",
     "choose_group_size",

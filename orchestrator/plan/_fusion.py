@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator.trial import TrialSpec
 
-__all__ = ["fusion_key", "auto_sizes", "steps_per_trial", "choose_group_size", "GroupTaker"]
+__all__ = ["fusion_key", "trace_key", "auto_sizes", "steps_per_trial", "choose_group_size", "GroupTaker"]
 
 # Group sizes `fuse: auto` measures (no more than the sweep has trials).
 AUTO_SIZES = (1, 2, 4, 8)
@@ -39,6 +39,28 @@ def fusion_key(spec: TrialSpec) -> Hashable:
     dataset = dataclasses.replace(spec.dataset, normalize=True)
     return (spec.sweep, _canonical(dataset), t.batch_size, t.batch_size_scope, t.epochs, _canonical(spec.resources),
             spec.artifacts_root)
+
+
+def trace_key(spec: TrialSpec) -> Hashable:
+    """What a trial must share with the trial a trainer ran before it for the trainer to train
+    it on that trial's models and traced steps (trace once per shape, trainers/warm_traces.py):
+    everything the traced step is made of, i.e. the whole trial but for what only sets values.
+
+    - the seed: it chooses the initial weights, the dropout and augmentation seeds and the
+      shuffle, all values that are copied into the kept variables or fed to the step;
+    - a constant learning rate: Keras keeps it in the optimizer's variable. A decaying
+      schedule bakes its initial rate into the graph, so there the rate stays in the key.
+
+    Momentum, L1/L2, dropout rates and the like are Python numbers inside the graph: they stay
+    in the key (a sweep over them traces once per value, as every trial did before).
+    """
+    t = spec.training
+    values_only: dict[str, Any] = {"seed": 0}
+    if t.lr_schedule == "constant":
+        values_only["learning_rate"] = 1.0
+    training = dataclasses.replace(t, **values_only)
+    return (_canonical(spec.dataset), _canonical(spec.model), _canonical(training), _canonical(spec.resources),
+            spec.builder_code)
 
 
 def _canonical(config: object) -> str:
