@@ -61,7 +61,7 @@ _SCRIPT = textwrap.dedent('''
     out = []
     for run, item in enumerate(sys.argv[3:]):
         if item.startswith("norelease:"):
-            trainers.release.release_trial_state = lambda before: None
+            trainers.release.release_trial_state = lambda before, **_: None
             item = item.split(":", 1)[1]
         group = [spec(name, run) for name in item.split("+")]  # "U+V": one fused group
         for r in run_fused_trials(group, data, device):

@@ -89,7 +89,8 @@ def run_fused_trials(
     memory stays flat over any number of groups.
     """
     _check_shared(specs)
-    with trial_scope():  # after the group's frame is gone: its objects are garbage by then
+    # After the group's frame is gone: its objects are garbage by then, but for those kept.
+    with trial_scope(keeping=lambda: warm_traces.kept() is not None):
         return _train_group(specs, data, device, on_epoch, should_stop)
 
 

@@ -9,6 +9,7 @@ checkpoints and TensorBoard logs. Runs in the trainer process.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ import keras
 import numpy as np
 
 from orchestrator.config import metric_goal
-from orchestrator.plan import epoch_stop_reason
+from orchestrator.plan import checkpoint_due, epoch_stop_reason
 from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
@@ -69,6 +70,7 @@ class Branch:
         self._ended = False
         self.finished = self.resumed_epochs >= spec.training.epochs
         self.train_seconds = 0.0
+        self._last_checkpoint = time.perf_counter()  # checkpoint_every: auto counts from here
         self._callbacks = keras.callbacks.CallbackList(_epoch_callbacks(spec, self.artifacts), model=self.model)
         self._callbacks.on_train_begin()
 
@@ -97,11 +99,10 @@ class Branch:
         self._callbacks.on_epoch_end(record.epoch - 1, _logs(record))
         # model.stop_training: set by EarlyStopping (a completed trial, as in run_trial).
         ending = bool(self.stop_reason or self.model.stop_training or record.epoch >= training.epochs)
-        every = self.spec.outputs.checkpoint_every
-        # A trial that ends here has nothing to resume: its result follows at once, and its
-        # checkpoints are deleted then (a one-epoch trial writes none).
-        if every and record.epoch % every == 0 and not ending:
+        if checkpoint_due(self.spec.outputs.checkpoint_every, record.epoch, ending,
+                          time.perf_counter() - self._last_checkpoint):
             self.artifacts.save_checkpoint(self.model, self.records)
+            self._last_checkpoint = time.perf_counter()
         if ending:
             self.finish()
 

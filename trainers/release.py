@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 __all__ = ["custom_gradient_names", "freeze_startup_objects", "release_trial_state", "trial_scope"]
 
@@ -49,29 +49,37 @@ def custom_gradient_names() -> frozenset[str]:
     return frozenset(k for k in table if k.startswith(_PREFIX)) if table is not None else frozenset()
 
 
-def release_trial_state(before: frozenset[str]) -> None:
+def release_trial_state(before: frozenset[str], clear_keras: bool = True) -> None:
     """Drop what a finished trial left in process-wide state: the custom-gradient entries
     registered since ``before`` (:func:`custom_gradient_names` taken at its start), Keras'
-    global state, and the reference cycles that kept its graphs, models and writers."""
+    global state, and the reference cycles that kept its graphs, models and writers.
+
+    ``clear_keras=False`` while the trainer keeps the group's models and traces for the next
+    trial (trainers/warm_traces.py): Keras' clear_session also empties TensorFlow's kernel
+    cache, and the kept step would then make its ~1,000 kernels again on its first call
+    (measured: 1.5 ms -> ~35 ms a call for a tiny model). The next group that builds clears
+    the session first itself."""
     import keras
 
     table = _gradient_registry()
     if table is not None:
         for name in [k for k in table if k.startswith(_PREFIX) and k not in before]:
             del table[name]
-    keras.backend.clear_session(free_memory=False)
+    if clear_keras:
+        keras.backend.clear_session(free_memory=False)
     gc.collect()
 
 
 @contextlib.contextmanager
-def trial_scope() -> Iterator[None]:
+def trial_scope(keeping: Callable[[], bool] = lambda: False) -> Iterator[None]:
     """Run the body as one trial (or fused group); release what it left when it ends,
-    whether it returned or raised. Call with the trial's objects local to the body."""
+    whether it returned or raised. Call with the trial's objects local to the body.
+    ``keeping()``, asked at the end: whether the trainer kept the group for the next one."""
     before = custom_gradient_names()
     try:
         yield
     finally:
-        release_trial_state(before)
+        release_trial_state(before, clear_keras=not keeping())
 
 
 def freeze_startup_objects() -> None:

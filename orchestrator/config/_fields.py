@@ -160,8 +160,13 @@ def coerce_field(hint: Any, value: Any, key: str, origin: str, rng: Range | None
             choices = typing.get_args(option)
             if _is_hashable(value) and value in choices and type(value) in {type(c) for c in choices}:
                 return value
+            others = [o for o in options if o is not option and o is not type(None)]
+            if others and type(value) not in {type(c) for c in choices}:
+                continue  # a number where the field takes a number or a word: the others judge it
             close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
             choose = f"choose one of {', '.join(map(str, choices))}"
+            if others:
+                choose += f" or give {' or '.join(_article(type_name(o)) for o in others)}"
             hint_text = f"did you mean {close[0]!r}? ({choose})" if close else choose
             raise ConfigError(f"{origin}: {key}: unknown value {_short(value)}; {hint_text}")
         if option is bool and isinstance(value, bool):
@@ -233,7 +238,16 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _article(name: str) -> str:
+    """'an int', 'a float'; names that carry their own article or quotes as they are."""
+    if name in ("int", "float", "bool", "str"):
+        return {"int": "an integer", "float": "a number", "bool": "true/false", "str": "text"}[name]
+    return name
+
+
 def type_name(option: Any) -> str:
+    if typing.get_origin(option) is Literal:
+        return " or ".join(repr(c) for c in typing.get_args(option))
     if typing.get_origin(option) is dict:
         return "a mapping"
     if option is Builder:

@@ -213,8 +213,11 @@ class ResourcesConfig:
 class OutputsConfig:
     """What trials leave beside their results, under the store. Not part of a trial's identity."""
 
-    # Save a checkpoint every N epochs (0: never); a retried trial resumes from the last one.
-    checkpoint_every: int = field(default=1, metadata=in_range(0, 100_000, note="(0: no checkpoints)"))
+    # Save a checkpoint every N epochs (0: never), or "auto": once ~10 s of the trial's time
+    # have passed since the last one (orchestrator/plan/_checkpoints.py). A retried or
+    # resumed trial goes on from the last one; none is saved at the epoch a trial ends.
+    checkpoint_every: int | Literal["auto"] = field(
+        default=1, metadata=in_range(0, 100_000, note="(0: no checkpoints) or auto (every ~10 s of training)"))
     # Keep the final model in Keras format.
     save_model: bool = False
     # Per-trial TensorBoard event files with an HParams summary.

@@ -10,8 +10,10 @@ Trainers import it too (fusion keys, stopping rules), so it stays light to impor
 - ``_source``: where the executor's next trial comes from (a plan, or a sampler asked live)
 - ``_fusion``: which trials train together as one fused group, and how many
 - ``_stopping``: stopping rules applied at the end of an epoch (early stopping, halving)
+- ``_checkpoints``: when a trial saves a resume point
 """
 
+from orchestrator.plan._checkpoints import AUTO_CHECKPOINT_SECONDS, checkpoint_due
 from orchestrator.plan._expand import builder_code_of, expand_sweep, planned_points, specs_for_point
 from orchestrator.plan._fusion import GroupTaker, auto_sizes, choose_group_size, fusion_key, steps_per_trial, trace_key
 from orchestrator.plan._scheduler import (
@@ -33,6 +35,8 @@ from orchestrator.plan._source import PlannedTrials, SearchTrials, TrialSource, 
 from orchestrator.plan._stopping import RungVerdict, SuccessiveHalving, epoch_stop_reason
 
 __all__ = [
+    "AUTO_CHECKPOINT_SECONDS",
+    "checkpoint_due",
     "expand_sweep",
     "planned_points",
     "specs_for_point",
