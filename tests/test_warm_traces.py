@@ -109,24 +109,33 @@ def _kept_models():
 
 @tf_test
 def test_a_warm_trainer_gives_a_trial_its_cold_result_bit_for_bit(data, device, tmp_path) -> None:
-    """T cold (nothing kept), then U of the same shape (another seed and learning rate) and T
-    again: the second T runs on U's model and traces, and every figure equals the cold T's."""
+    """T and U share a shape (U: another seed and learning rate). Each alone on a cold trainer,
+    then T, U, T, U on one trainer: every later one trains on the first T's model and traces,
+    and every figure equals its cold run's."""
     from trainers import warm_traces
 
-    t, u = spec(seed=11, root=tmp_path / "a"), spec(seed=3, learning_rate=0.02, root=tmp_path / "b")
+    t, u = spec(seed=11), spec(seed=3, learning_rate=0.02)
+
+    def at(trial: TrialSpec, name: str) -> TrialSpec:
+        return dataclasses.replace(trial, artifacts_root=str(tmp_path / name))  # own TensorBoard files
+
     warm_traces.drop()
-    (cold,) = run([t], data, device)
-    (u_result,) = run([u], data, device)
+    (cold_t,) = run([at(t, "t0")], data, device)
+    warm_traces.drop()
+    (cold_u,) = run([at(u, "u0")], data, device)
+    assert figures(cold_u) != figures(cold_t)  # a real difference for the reset to undo
+
+    warm_traces.drop()
+    run([at(t, "t1")], data, device)
     models = _kept_models()
     assert models is not None, "a trial of Keras layers is kept for the next one"
-    t_again = dataclasses.replace(t, artifacts_root=str(tmp_path / "c"))
-    (warm,) = run([t_again], data, device)
-    assert _kept_models()[0] is models[0], "the second T trained on the kept model, not a new one"
-    assert figures(warm) == figures(cold)
-    assert figures(u_result) != figures(cold)  # a real difference for the reset to undo
-    # A seed seen before takes its kept initial values; a new one builds them: both exact.
-    (u_again,) = run([dataclasses.replace(u, artifacts_root=str(tmp_path / "d"))], data, device)
-    assert figures(u_again) == figures(u_result)
+    (warm_u,) = run([at(u, "u1")], data, device)  # a new seed: its initial values are built
+    (warm_t,) = run([at(t, "t2")], data, device)  # a seen seed: its kept initial values
+    (warm_u2,) = run([at(u, "u2")], data, device)
+    assert _kept_models()[0] is models[0], "the later trials trained on the kept model, not a new one"
+    assert figures(warm_u) == figures(cold_u)
+    assert figures(warm_t) == figures(cold_t)
+    assert figures(warm_u2) == figures(cold_u)
 
 
 @tf_test
