@@ -110,8 +110,8 @@ def test_a_finished_trial_leaves_no_graph_and_no_gradient_entry_behind(cpu_devic
         run_fused_trials([spec(seed=seed, epochs=1)], data, cpu_device)
     run_fused_trials([spec(seed=4, epochs=1), spec(seed=5, epochs=1)], data, cpu_device)  # a fused group
     assert custom_gradient_names() == names
-    # What stays is the one shape a trainer keeps for its next trial (trainers/warm_traces.py):
-    # the fused group's traced steps, the single trial's dropped when the group's shape came.
+    # What stays is what a trainer keeps for later trials of the same shapes
+    # (trainers/warm_traces.py): the traced steps of the single trial's and the group's.
     kept = [g for g in gc.get_objects() if isinstance(g, FuncGraph) and id(g) not in before]
     assert kept and warm_traces.kept() is not None and len(warm_traces.kept().models) == 2
     del kept

@@ -208,6 +208,32 @@ def test_another_shape_or_other_data_is_built_and_traced_afresh(data, device) ->
 
 
 @tf_test
+def test_a_trainer_returns_to_a_shape_it_kept(data, device, monkeypatch) -> None:
+    """A grid sends a trainer A, B, A (another learning rate): the second A trains on the
+    first A's model; with room for one shape only, B's arrival dropped it."""
+    from trainers import warm_traces
+
+    a, b = spec(epochs=1), spec(ModelConfig(name="stride_conv"), epochs=1)
+    a2 = spec(epochs=1, learning_rate=0.01)
+    warm_traces.drop()
+    run([a], data, device)
+    first = _kept_models()
+    run([b], data, device)
+    run([a2], data, device)
+    assert _kept_models()[0] is first[0]
+    assert warm_traces.kept_shapes() == 2
+
+    monkeypatch.setattr(warm_traces, "_SHAPES_KEPT", 1)
+    warm_traces.drop()
+    run([a], data, device)
+    first = _kept_models()
+    run([b], data, device)
+    assert warm_traces.kept_shapes() == 1
+    run([a2], data, device)
+    assert _kept_models()[0] is not first[0]
+
+
+@tf_test
 def test_models_with_layers_of_their_own_are_not_kept(device) -> None:
     """A custom layer may draw random numbers outside Keras' seed generators or hold state its
     config does not show; a Lambda closes over any code: such models are built every time."""
@@ -223,10 +249,10 @@ def test_models_with_layers_of_their_own_are_not_kept(device) -> None:
         model = keras.Sequential([keras.Input((4,)), *layers, keras.layers.Dense(2)])
         return warm_traces.KeptGroup("k", None, None, [model], (None, None), {}, [[]])
 
-    warm_traces.keep(group(keras.layers.Dropout(0.1)))
-    assert warm_traces.kept() is not None
-    warm_traces.keep(group(Scale()))
-    assert warm_traces.kept() is None
-    warm_traces.keep(group(keras.layers.Lambda(lambda x: x + 1.0)))
-    assert warm_traces.kept() is None
+    for layer, kept in [(keras.layers.Dropout(0.1), True), (Scale(), False),
+                        (keras.layers.Lambda(lambda x: x + 1.0), False)]:
+        warm_traces.drop()
+        candidate = group(layer)
+        warm_traces.keep(candidate)
+        assert (warm_traces.kept() is candidate) is kept, type(layer).__name__
     warm_traces.drop()

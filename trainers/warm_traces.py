@@ -26,8 +26,9 @@ outside Keras' seed generators (an op seed fixed when the step was traced, from 
 trial's seed), or keep Python state its config does not show; ``Lambda`` layers close over
 arbitrary code. Those trials build and trace as before.
 
-One shape is kept per trainer: a group of another shape drops it first, so a trainer holds at
-most one shape's models and graphs (issue 23's flat memory holds; tests/test_memory.py).
+A trainer keeps the last few shapes it ran (a grid returns to each shape once per learning
+rate), within a memory budget, and the newest always: so a trainer holds a bounded number of
+models and graphs over any number of trials (issue 23's flat memory holds; tests/test_memory.py).
 A group that raises keeps nothing. Runs inside a trainer process.
 """
 
@@ -45,7 +46,7 @@ from orchestrator.config import TrainingConfig
 from orchestrator.plan import trace_key
 from orchestrator.trial import TrialSpec
 
-__all__ = ["KeptGroup", "assign_all", "drop", "group_key", "initial_values", "keep", "kept", "remember", "reset_optimizer", "take"]
+__all__ = ["KeptGroup", "assign_all", "drop", "group_key", "initial_values", "keep", "kept", "kept_shapes", "remember", "reset_optimizer", "take"]
 
 # Initial values kept per shape, one set per branch and seed seen (a seed sweep builds each
 # seed once): at most this many bytes, oldest out first. A LeNet-5's are ~0.25 MB; a model
@@ -68,7 +69,13 @@ class KeptGroup:
     initial: OrderedDict[tuple[int, int], list[np.ndarray]] = field(default_factory=OrderedDict)
 
 
-_kept: KeptGroup | None = None
+# The kept groups, oldest first. The newest is always kept; older ones while all of them
+# together hold at most _KEPT_BYTES of variables and there are at most _SHAPES_KEPT: a grid
+# sends a trainer trials of a few shapes in turn (optimizer x activation x batch size, each
+# with several learning rates), and every return to a kept shape is a trace saved.
+_kept: OrderedDict[Hashable, KeptGroup] = OrderedDict()
+_SHAPES_KEPT = 4
+_KEPT_BYTES = 256 * 2**20
 
 
 def group_key(specs: Sequence[TrialSpec], device: Any) -> Hashable:
@@ -77,30 +84,45 @@ def group_key(specs: Sequence[TrialSpec], device: Any) -> Hashable:
 
 
 def take(key: Hashable, data: Any) -> KeptGroup | None:
-    """The kept group when ``key`` and ``data`` are its own, removed from the keeping (a group
-    that fails keeps nothing); otherwise None, and whatever was kept is dropped."""
-    global _kept
-    found, _kept = _kept, None
-    if found is not None and found.key == key and found.data is data:
-        return found
-    return None
+    """The kept group of shape ``key`` on ``data``, removed from the keeping (a group that
+    fails keeps nothing), or None. Groups kept on other data are dropped: a trainer holds one
+    dataset, and a kept group would hold an old one alive."""
+    for other in [k for k, g in _kept.items() if g.data is not data]:
+        del _kept[other]
+    return _kept.pop(key, None)
 
 
 def keep(group: KeptGroup) -> None:
-    """Keep ``group`` for the next one, when every model in it is made of Keras' own layers."""
-    global _kept
-    _kept = group if all(_only_keras_layers(m) for m in group.models) else None
+    """Keep ``group`` for a later one of its shape, when every model in it is made of Keras'
+    own layers; older groups go beyond the limits above."""
+    if not all(_only_keras_layers(m) for m in group.models):
+        return
+    _kept[group.key] = group
+    _kept.move_to_end(group.key)
+    while len(_kept) > 1 and (len(_kept) > _SHAPES_KEPT or sum(_nbytes(g) for g in _kept.values()) > _KEPT_BYTES):
+        _kept.popitem(last=False)
 
 
 def kept() -> KeptGroup | None:
-    """What is kept now (tests and the memory report)."""
-    return _kept
+    """The group kept last (tests), or None."""
+    return next(reversed(_kept.values()), None)
+
+
+def kept_shapes() -> int:
+    """How many groups are kept now."""
+    return len(_kept)
 
 
 def drop() -> None:
     """Keep nothing: the next group builds and traces."""
-    global _kept
-    _kept = None
+    _kept.clear()
+
+
+def _nbytes(group: KeptGroup) -> int:
+    """The memory a kept group holds in variables: weights, optimizer state, initial values."""
+    live = sum(int(np.prod(v.shape)) * _itemsize(v.dtype)
+               for m in group.models for v in [*m.variables, *m.optimizer.variables])
+    return live + sum(a.nbytes for vs in group.initial.values() for a in vs)
 
 
 def initial_values(group: KeptGroup, branch: int, seed: int, build: Callable[[], keras.Model]) -> list[np.ndarray]:
@@ -140,6 +162,13 @@ def reset_optimizer(model: keras.Model, initial: Sequence[np.ndarray], training:
     assign_all(model.optimizer.variables, initial, "optimizer")
     if training.lr_schedule == "constant":
         model.optimizer.learning_rate = training.learning_rate  # assigns Keras' variable
+
+
+def _itemsize(dtype: Any) -> int:
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:  # bfloat16 and the like: numpy has no name for them
+        return 2 if "16" in str(dtype) else 4
 
 
 def _only_keras_layers(model: keras.Model) -> bool:
