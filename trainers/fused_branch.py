@@ -58,6 +58,7 @@ class Branch:
             self.initial_values = [v.numpy() for v in self.model.variables]
             self.optimizer_initial = [v.numpy() for v in self.model.optimizer.variables]
         else:
+            keras.utils.set_random_seed(spec.training.seed)  # the process-wide seeds set, as a cold build sets them
             self.model = kept.models[index]
             assign_all(self.model.variables, initial_values(kept, index, spec.training.seed, build), "model")
             self.optimizer_initial = kept.optimizer_initial[index]

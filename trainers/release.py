@@ -15,7 +15,8 @@ about 3,000 Python objects and 1-2.3 MiB of resident memory per tiny trial, for 
 :func:`trial_scope` runs one trial (or fused group) and afterwards drops the registry entries
 the trial added (no graph of a finished trial is ever differentiated again), Keras' global
 state (``keras.backend.clear_session``: layer-name counters, the default graph, the kernel
-cache) and collects the cycles. None of this reaches a result: every trial sets the global
+cache; not while the trainer keeps the group's models and traces for a later trial of its
+shape, trainers/warm_traces.py, a bounded set) and collects the cycles. None of this reaches a result: every trial sets the global
 seeds itself before building (``keras.utils.set_random_seed``) and starts from a cleared
 session anyway (tests/test_memory.py compares per-epoch metrics bit for bit).
 
