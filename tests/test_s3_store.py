@@ -78,6 +78,23 @@ def test_load_model_without_saved_models_says_how_to_get_them(s3_server, tmp_pat
     assert "no sweep 'nope'" in capsys.readouterr().err
 
 
+def _settled_json(fs, path: str, seconds: float = 10.0) -> dict:
+    """The JSON object at ``path`` once the server has finished writing it. The killed trainer's
+    last request (the move of a new state.json into place) may still run in the moto server
+    after the client died, and moto serves a key while it copies into it: a read then can see
+    a torn file, which S3 itself never shows. (orch's resume discards a torn one anyway.)"""
+    deadline = time.monotonic() + seconds
+    while True:
+        with fs.open_input_stream(path) as stream:
+            text = stream.read()
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def test_a_killed_driver_leaves_checkpoints_in_the_bucket_and_the_same_command_resumes_them(
         s3_server, tmp_path, capsys):
     bucket = s3_server.new_bucket()
@@ -103,8 +120,7 @@ def test_a_killed_driver_leaves_checkpoints_in_the_bucket_and_the_same_command_r
     states = {}
     fs = s3_server.filesystem()
     for path in (f for f in s3_server.files(prefix) if f.endswith("/state.json")):
-        with fs.open_input_stream(path) as stream:
-            states[path.split("/")[-2]] = len(json.loads(stream.read())["epochs"])
+        states[path.split("/")[-2]] = len(_settled_json(fs, path)["epochs"])
     assert len(states) == 2 and min(states.values()) >= 1
 
     assert main(argv) == 0

@@ -86,7 +86,7 @@ def device(cpu_device):
 def data():
     from tests.conftest import sample_arrays
 
-    return sample_arrays(640, 256, 128)
+    return sample_arrays(320, 128, 64)
 
 
 def run(specs, data, device, **kw):

@@ -34,6 +34,8 @@ A group that raises keeps nothing. Runs inside a trainer process.
 
 from __future__ import annotations
 
+import atexit
+import gc
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +118,15 @@ def kept_shapes() -> int:
 def drop() -> None:
     """Keep nothing: the next group builds and traces."""
     _kept.clear()
+
+
+@atexit.register
+def _drop_at_exit() -> None:
+    """Release the kept models and graphs while TensorFlow is whole: left to the interpreter's
+    teardown, they were destroyed after parts of TensorFlow and Ray they use, and the process
+    (a pytest run that had Ray and kept groups) ended with a segmentation fault."""
+    drop()
+    gc.collect()
 
 
 def _nbytes(group: KeptGroup) -> int:
