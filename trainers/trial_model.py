@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import Iterator
 
 import keras
-import numpy as np
 
 from orchestrator.config import TrainingConfig
 from orchestrator.trial import EpochRecord, TrialSpec
@@ -20,6 +19,7 @@ from trainers.datasets import DatasetArrays
 from trainers.builders import build_model
 from trainers.objectives import Objective, objective_for
 from trainers.optimizers import build_optimizer
+from trainers.warm_traces import shapes_match
 
 __all__ = ["global_batch_size", "compiled_model", "precision_policy", "trial_objective", "trial_optimizer", "resume", "eval_batch", "STEPS_PER_CALL"]
 
@@ -116,23 +116,18 @@ def resume(model: keras.Model, artifacts: TrialArtifacts, fresh: bool = False) -
         return []
     old, epochs, seeds = saved
     model.optimizer.build(model.trainable_variables)
-    pairs = [*zip(model.weights, old.weights), *zip(model.optimizer.variables, old.optimizer.variables)]
-    random_states = seed_states(model)
+    mine = [*model.weights, *model.optimizer.variables]
+    theirs = [*old.weights, *old.optimizer.variables]
     if seeds is not None:  # where dropout and shifts were in their streams (older checkpoints: the start)
-        pairs += zip(random_states, seeds)
-    if (len(model.weights), len(model.optimizer.variables)) != (len(old.weights), len(old.optimizer.variables)) or any(
-        tuple(mine.shape) != _shape(theirs) for mine, theirs in pairs
-    ) or (seeds is not None and len(seeds) != len(random_states)):
+        mine, theirs = [*mine, *seed_states(model)], [*theirs, *seeds]
+    counts = (len(model.weights), len(model.optimizer.variables))
+    if counts != (len(old.weights), len(old.optimizer.variables)) or not shapes_match(mine, theirs):
         # Checked before any assignment: a half-copied model would be neither run.
         artifacts.discard_checkpoint("its variables do not match this trial's model")
         return []
-    for mine, theirs in pairs:
-        mine.assign(theirs)
+    for variable, value in zip(mine, theirs):
+        variable.assign(value)
     return epochs
-
-
-def _shape(value: object) -> tuple[int, ...]:
-    return tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
 
 
 def eval_batch(replicas: int) -> int:

@@ -1,5 +1,5 @@
-"""Trace once per shape (issue 19): a trainer keeps the last fused group's models and traced
-steps, and trains the next group of the same shape on them, without building or tracing.
+"""Trace once per shape (issue 19): a trainer keeps the models and traced steps of the groups it
+ran, and trains a later group of the same shape on them, without building or tracing.
 
 A short trial spends most of its time before its first step: building the model (~0.1 s for
 LeNet-5) and tracing the fused train and evaluation steps (~0.4-0.6 s), against ~0.1 s of
@@ -48,7 +48,7 @@ from orchestrator.config import TrainingConfig
 from orchestrator.plan import trace_key
 from orchestrator.trial import TrialSpec
 
-__all__ = ["KeptGroup", "assign_all", "drop", "group_key", "initial_values", "keep", "kept", "kept_shapes", "remember", "reset_optimizer", "take"]
+__all__ = ["KeptGroup", "assign_all", "drop", "group_key", "initial_values", "keep", "kept", "kept_shapes", "remember", "reset_optimizer", "shapes_match", "take"]
 
 # Initial values kept per shape, one set per branch and seed seen (a seed sweep builds each
 # seed once): at most this many bytes, oldest out first. A LeNet-5's are ~0.25 MB; a model
@@ -159,10 +159,16 @@ def remember(initial: OrderedDict[tuple[int, int], list[np.ndarray]], at: tuple[
 def assign_all(variables: Sequence[Any], values: Sequence[Any], what: str) -> None:
     """Assign ``values`` to ``variables`` pairwise, after checking that they match: a kept
     model that does not is a bug in the trace key, never a half-copied trial."""
-    if len(variables) != len(values) or any(tuple(v.shape) != tuple(np.shape(x)) for v, x in zip(variables, values)):
+    if not shapes_match(variables, values):
         raise RuntimeError(f"warm trainer: the kept {what} does not match this trial's; its trace key misses a field")
     for variable, value in zip(variables, values):
         variable.assign(value)
+
+
+def shapes_match(variables: Sequence[Any], values: Sequence[Any]) -> bool:
+    """Whether ``values`` (variables, arrays or nested lists) fit ``variables`` one for one."""
+    return len(variables) == len(values) and all(
+        tuple(v.shape) == tuple(np.shape(x) if not hasattr(x, "shape") else x.shape) for v, x in zip(variables, values))
 
 
 def reset_optimizer(model: keras.Model, initial: Sequence[np.ndarray], training: TrainingConfig) -> None:
