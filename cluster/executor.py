@@ -136,9 +136,12 @@ class RayExecutor:
     trainer started) and writes nothing; :meth:`run` runs the trials and writes the store.
     """
 
-    def __init__(self, poll_seconds: float = 0.25, warm: Any = None) -> None:
+    def __init__(self, poll_seconds: float = 0.25, warm: Any = None, trainer: Any = None) -> None:
         self._poll = poll_seconds
         self._warm = warm  # a warm session's pool (cluster/warm.py): trainers, data, checks kept
+        # The trainer actor class (default TrainerActor); benchmarks/driver_throughput.py
+        # passes one that answers at once, to measure the driver alone.
+        self._trainer = trainer if trainer is not None else TrainerActor
 
     def execute(self, specs: list[TrialSpec], store: ResultsStore, progress: SweepProgress, skipped: int = 0) -> ExecutionSummary:
         if not specs:
@@ -182,7 +185,7 @@ class RayExecutor:
         shape = (resources.replicas, resources.cpus_per_trainer, actor_options["num_gpus"], resources.gpu_memory_mb)
 
         def launch() -> Any:
-            return TrainerActor.options(**actor_options).remote(
+            return self._trainer.options(**actor_options).remote(
                 replicas=resources.replicas,
                 threads=resources.cpus_per_trainer,
                 events=events,
