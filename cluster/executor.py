@@ -12,6 +12,8 @@ import contextlib
 import dataclasses
 import json
 import math
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -128,6 +130,57 @@ class _Renewals:
         self._node_of.pop(actor, None)
 
 
+class _ProgressEvents:
+    """The trainers' per-epoch events, fetched from the progress queue (an actor) on a
+    background thread, so that the launch loop never waits on a Ray round trip to show
+    progress (measured: two round trips per result took ~60% of the loop with tiny trials,
+    benchmarks/driver_throughput.py). The loop takes what has arrived with :meth:`arrived`
+    and hands it to the progress view, which is only ever called from the loop's thread.
+    Progress lines only: results come back with the trials themselves."""
+
+    def __init__(self, events: Queue, poll: float) -> None:
+        self._events = events
+        self._poll = poll
+        self._arrived: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fetch, name="orch-progress-events", daemon=True)
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._arrived.put(self._events.get(block=True, timeout=self._poll))
+                waiting = self._events.qsize()  # and whatever came with it, in one call
+                for item in self._events.get_nowait_batch(waiting) if waiting else ():
+                    self._arrived.put(item)
+            except Empty:
+                continue
+            except TRAINER_DIED:
+                return  # the queue is gone (the sweep is ending): no more progress lines
+
+    def arrived(self) -> list[tuple[str, Any]]:
+        items = []
+        while True:
+            try:
+                items.append(self._arrived.get_nowait())
+            except queue.Empty:
+                return items
+
+    def close(self) -> None:
+        """Stop fetching (its blocking get ends within ``poll``), then take what is left in
+        one call: a warm session's next sweep reads the same queue. Idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join(timeout=self._poll + 5.0)
+        try:
+            waiting = self._events.qsize()
+            for item in self._events.get_nowait_batch(waiting) if waiting else ():
+                self._arrived.put(item)
+        except (Empty, *TRAINER_DIED):
+            pass
+
+
 class RayExecutor:
     """Runs trials on long-lived trainer actors of the Ray cluster this process is connected to.
 
@@ -232,6 +285,7 @@ class RayExecutor:
         taker = GroupTaker(source, prepared.fuse, lookahead=None if isinstance(source, PlannedTrials) else prepared.fuse)
         summary = ExecutionSummary(trainers=prepared.trainers)
         running: dict[ray.ObjectRef, _Running] = {}
+        shown = _ProgressEvents(events, self._poll)
         try:
             rungs = self._rung_keeper(prepared.specs, store, own_ids)
             progress.start(prepared.specs[0].sweep, to_run=source.total, skipped=skipped, trainers=prepared.trainers)
@@ -268,11 +322,15 @@ class RayExecutor:
                     break
                 refs = [*running, *pool.refs]
                 if refs:
-                    done, _ = ray.wait(refs, num_returns=1, timeout=self._poll)
+                    # Every answer that is in, at once: when trainers outpace the driver, one
+                    # pass of the loop launches, writes and shows them together.
+                    done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+                    if not done:
+                        done, _ = ray.wait(refs, num_returns=1, timeout=self._poll)
                 else:  # nothing runs here: other drivers hold the trials left; look again soon
                     done = []
                     time.sleep(self._poll)
-                self._drain_events(events, by_id, progress)
+                self._show_events(shown, by_id, progress)
                 self._stop_lost(source, running, pool, progress)
                 finished: list[tuple[TrialSpec, int, TrialResult]] = []
                 for ref in done:
@@ -314,13 +372,19 @@ class RayExecutor:
                 # The next trials go out before this driver writes: a trainer never waits
                 # for the store (the single writer; each result is still written once).
                 launch_pending()
+                lost = source.lost
+                finished = [(spec, attempt, result) for spec, attempt, result in finished
+                            if spec.trial_id not in lost]  # another driver took it over: that driver stores it
                 for spec, attempt, result in finished:
-                    if spec.trial_id in source.lost:
-                        continue  # another driver took it over: its result is that driver's to store
                     result.attempts = attempt
                     result.fusion_rates = fusion_rates
-                    self._drain_events(events, by_id, progress)
-                    store.append(spec, result)
+                # All of this pass's results in one write (one file, not two per trial): they
+                # are stored before any is told, counted or shown, so a sweep that stops below
+                # (failure streak, Ctrl-C) has stored every result it collected.
+                if finished:
+                    store.append_many([(spec, result) for spec, _, result in finished])
+                    self._show_events(shown, by_id, progress)  # epoch lines that came meanwhile, before the trials' own
+                for spec, attempt, result in finished:
                     source.finished(spec, result)
                     best = self._track_best(best, source, spec, result, progress)
                     self._count(summary, result)
@@ -332,11 +396,14 @@ class RayExecutor:
                             "or raise resources.max_consecutive_failures"
                         )
                 pool.give_up_if_stuck(have_trainers=bool(idle or running), waiting=bool(retries) or not taker.exhausted)
+            shown.close()
+            self._show_events(shown, by_id, progress)  # the last epochs' lines
         finally:
             # Trials still running when the driver stops (Ctrl-C) are not stored; the next
             # run picks them up. Every trainer goes now, not when Ray's session ends: in a
             # session that lives on (a notebook, a benchmark, orch.run twice) they would
             # hold their CPUs, and the next sweep's trainers would wait for them forever.
+            shown.close()
             source.close()
             progress.close()
             pool.kill_all()
@@ -414,14 +481,8 @@ class RayExecutor:
                     for s in job.specs], None
 
     @staticmethod
-    def _drain_events(events: Queue, by_id: dict[str, TrialSpec], progress: SweepProgress) -> None:
-        while True:
-            try:
-                trial_id, record = events.get_nowait()
-            except Empty:
-                return
-            except TRAINER_DIED:
-                return  # progress lines only: results come back with the trials themselves
+    def _show_events(shown: _ProgressEvents, by_id: dict[str, TrialSpec], progress: SweepProgress) -> None:
+        for trial_id, record in shown.arrived():
             spec = by_id.get(trial_id)
             if spec is not None:
                 progress.epoch_done(spec, record)
