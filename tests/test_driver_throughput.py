@@ -16,9 +16,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from cluster import RayExecutor  # noqa: E402
 from cluster.actor import GroupReport  # noqa: E402
-from cluster.executor import _ProgressEvents  # noqa: E402
+from cluster._events import ProgressEvents  # noqa: E402
 from orchestrator.config import parse_experiment  # noqa: E402
 from orchestrator.driver import run_experiment  # noqa: E402
 from orchestrator.errors import SweepAborted  # noqa: E402
@@ -210,7 +209,7 @@ def test_progress_events_arrive_in_order_and_none_is_left_behind_at_close():
     not taken yet; after close nothing is fetched any more (a warm session's next sweep
     reads the same queue)."""
     events = _FakeQueue()
-    shown = _ProgressEvents(events, poll=0.05)
+    shown = ProgressEvents(events, poll=0.05)
     for i in range(50):
         events.put(("t", i))
     deadline = time.monotonic() + 10

@@ -91,7 +91,8 @@ def run_experiment(
                 warm = None
             else:
                 warm = session.enter(files_to_ship_for(experiment))
-        executor = RayExecutor(warm=warm, trainer=trainer)
+        # The trainer class only when one is given: executors scripted by tests take warm= alone.
+        executor = RayExecutor(warm=warm) if trainer is None else RayExecutor(warm=warm, trainer=trainer)
         # Every check first (resources against the cluster, data, trainers start, user
         # models build); nothing is written under the store before they have all passed.
         prepared = executor.prepare(plan.check, progress, trials=plan.to_run, phases=phases)
