@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import ray
-from ray.util.queue import Empty, Queue
+from ray.util.queue import Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from cluster._events import ProgressEvents
 from cluster._startup import TRAINER_DIED, PreparedSweep, TrainerPool, start_and_check
 from cluster.autofuse import choose_fusion
 from cluster.actor import GroupReport, TrainerActor
@@ -136,9 +137,12 @@ class RayExecutor:
     trainer started) and writes nothing; :meth:`run` runs the trials and writes the store.
     """
 
-    def __init__(self, poll_seconds: float = 0.25, warm: Any = None) -> None:
+    def __init__(self, poll_seconds: float = 0.25, warm: Any = None, trainer: Any = None) -> None:
         self._poll = poll_seconds
         self._warm = warm  # a warm session's pool (cluster/warm.py): trainers, data, checks kept
+        # The trainer actor class (default TrainerActor); benchmarks/driver_throughput.py
+        # passes one that answers at once, to measure the driver alone.
+        self._trainer = trainer if trainer is not None else TrainerActor
 
     def execute(self, specs: list[TrialSpec], store: ResultsStore, progress: SweepProgress, skipped: int = 0) -> ExecutionSummary:
         if not specs:
@@ -182,7 +186,7 @@ class RayExecutor:
         shape = (resources.replicas, resources.cpus_per_trainer, actor_options["num_gpus"], resources.gpu_memory_mb)
 
         def launch() -> Any:
-            return TrainerActor.options(**actor_options).remote(
+            return self._trainer.options(**actor_options).remote(
                 replicas=resources.replicas,
                 threads=resources.cpus_per_trainer,
                 events=events,
@@ -229,6 +233,7 @@ class RayExecutor:
         taker = GroupTaker(source, prepared.fuse, lookahead=None if isinstance(source, PlannedTrials) else prepared.fuse)
         summary = ExecutionSummary(trainers=prepared.trainers)
         running: dict[ray.ObjectRef, _Running] = {}
+        shown = ProgressEvents(events, self._poll)
         try:
             rungs = self._rung_keeper(prepared.specs, store, own_ids)
             progress.start(prepared.specs[0].sweep, to_run=source.total, skipped=skipped, trainers=prepared.trainers)
@@ -265,11 +270,15 @@ class RayExecutor:
                     break
                 refs = [*running, *pool.refs]
                 if refs:
-                    done, _ = ray.wait(refs, num_returns=1, timeout=self._poll)
+                    # Every answer that is in, at once: when trainers outpace the driver, one
+                    # pass of the loop launches, writes and shows them together.
+                    done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+                    if not done:
+                        done, _ = ray.wait(refs, num_returns=1, timeout=self._poll)
                 else:  # nothing runs here: other drivers hold the trials left; look again soon
                     done = []
                     time.sleep(self._poll)
-                self._drain_events(events, by_id, progress)
+                self._show_events(shown, by_id, progress)
                 self._stop_lost(source, running, pool, progress)
                 finished: list[tuple[TrialSpec, int, TrialResult]] = []
                 for ref in done:
@@ -311,13 +320,19 @@ class RayExecutor:
                 # The next trials go out before this driver writes: a trainer never waits
                 # for the store (the single writer; each result is still written once).
                 launch_pending()
+                lost = source.lost
+                finished = [(spec, attempt, result) for spec, attempt, result in finished
+                            if spec.trial_id not in lost]  # another driver took it over: that driver stores it
                 for spec, attempt, result in finished:
-                    if spec.trial_id in source.lost:
-                        continue  # another driver took it over: its result is that driver's to store
                     result.attempts = attempt
                     result.fusion_rates = fusion_rates
-                    self._drain_events(events, by_id, progress)
-                    store.append(spec, result)
+                # All of this pass's results in one write (one file, not two per trial): they
+                # are stored before any is told, counted or shown, so a sweep that stops below
+                # (failure streak, Ctrl-C) has stored every result it collected.
+                if finished:
+                    store.append_many([(spec, result) for spec, _, result in finished])
+                    self._show_events(shown, by_id, progress)  # epoch lines that came meanwhile, before the trials' own
+                for spec, attempt, result in finished:
                     source.finished(spec, result)
                     best = self._track_best(best, source, spec, result, progress)
                     self._count(summary, result)
@@ -329,11 +344,14 @@ class RayExecutor:
                             "or raise resources.max_consecutive_failures"
                         )
                 pool.give_up_if_stuck(have_trainers=bool(idle or running), waiting=bool(retries) or not taker.exhausted)
+            shown.close()
+            self._show_events(shown, by_id, progress)  # the last epochs' lines
         finally:
             # Trials still running when the driver stops (Ctrl-C) are not stored; the next
             # run picks them up. Every trainer goes now, not when Ray's session ends: in a
             # session that lives on (a notebook, a benchmark, orch.run twice) they would
             # hold their CPUs, and the next sweep's trainers would wait for them forever.
+            shown.close()
             source.close()
             progress.close()
             pool.kill_all()
@@ -411,14 +429,8 @@ class RayExecutor:
                     for s in job.specs], None
 
     @staticmethod
-    def _drain_events(events: Queue, by_id: dict[str, TrialSpec], progress: SweepProgress) -> None:
-        while True:
-            try:
-                trial_id, record = events.get_nowait()
-            except Empty:
-                return
-            except TRAINER_DIED:
-                return  # progress lines only: results come back with the trials themselves
+    def _show_events(shown: ProgressEvents, by_id: dict[str, TrialSpec], progress: SweepProgress) -> None:
+        for trial_id, record in shown.arrived():
             spec = by_id.get(trial_id)
             if spec is not None:
                 progress.epoch_done(spec, record)

@@ -23,9 +23,10 @@ def test_the_next_trial_is_launched_before_the_previous_result_is_written(tmp_pa
     events: list[tuple[str, str]] = []
 
     class Store(InMemoryResultsStore):
-        def append(self, spec, result) -> None:
-            events.append(("stored", spec.trial_id))
-            super().append(spec, result)
+        def append_many(self, runs):
+            runs = list(runs)
+            events.extend(("stored", spec.trial_id) for spec, _ in runs)
+            return super().append_many(runs)
 
     class Progress(SweepProgress):
         def trial_started(self, spec, attempt) -> None:

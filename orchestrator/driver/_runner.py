@@ -55,13 +55,16 @@ def run_experiment(
     verbose: bool = False,
     phases: StartupPhases | None = None,
     session: WarmSession | None = None,
+    trainer: object = None,
 ) -> RunSummary:
     """Run every trial of ``experiment`` not yet in ``store`` on Ray (embedded local Ray
     unless ``address`` names a cluster) and store each result as it finishes.
 
     ``phases`` times the start-up (the CLI's counts from its process's start); by default it
     counts from this call, and ``verbose`` shows one line per phase. ``session``: a warm
-    session (orch.session) whose Ray, trainers and datasets the sweep uses and leaves."""
+    session (orch.session) whose Ray, trainers and datasets the sweep uses and leaves.
+    ``trainer``: the trainer actor class (default ``cluster.actor.TrainerActor``);
+    benchmarks/driver_throughput.py passes one that answers at once, to measure the driver."""
     started = time.monotonic()
     progress = progress or SweepProgress()
     if phases is None:
@@ -88,7 +91,8 @@ def run_experiment(
                 warm = None
             else:
                 warm = session.enter(files_to_ship_for(experiment))
-        executor = RayExecutor(warm=warm)
+        # The trainer class only when one is given: executors scripted by tests take warm= alone.
+        executor = RayExecutor(warm=warm) if trainer is None else RayExecutor(warm=warm, trainer=trainer)
         # Every check first (resources against the cluster, data, trainers start, user
         # models build); nothing is written under the store before they have all passed.
         prepared = executor.prepare(plan.check, progress, trials=plan.to_run, phases=phases)
