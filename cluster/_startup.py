@@ -5,7 +5,9 @@ A trainer is *starting* from its launch until its first ``describe`` call answer
 has imported TensorFlow and configured its devices. The sweep's first trainers and the
 replacements of trainers that died mid-trial start the same way, through one pool.
 :func:`start_and_check` is the sweep's start: its trainers, its data and the check of its user
-models, side by side.
+models, side by side; it returns once the first trainer is ready, and the others join the
+sweep as each becomes ready (issue 19: the first trial starts without waiting for the last
+trainer's TensorFlow import).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class TrainerPool:
         self._trainers = trainers
         self._starting: dict[ray.ObjectRef, _Starting] = {}
         self.failures = StartupFailures()
+        # Where trainers still starting go when the pool is emptied (kill_all): a warm
+        # session keeps them (PreparedSweep sets this), otherwise they are stopped.
+        self.keep: Callable[[list[Any]], None] | None = None
 
     def start(self, count: int) -> None:
         for _ in range(count):
@@ -154,18 +159,27 @@ class TrainerPool:
             )
 
     def kill_all(self) -> None:
-        for job in self._starting.values():
-            ray.kill(job.actor, no_restart=True)
+        """Stop every trainer still starting; a warm session's (``keep``) are kept for its next
+        sweep instead, which takes them once they answer (cluster/warm.py)."""
+        actors = [job.actor for job in self._starting.values()]
         self._starting.clear()
+        if self.keep is not None:
+            self.keep(actors)
+            return
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
 
 
 def start_and_check(pool: TrainerPool, count: int, specs: list[TrialSpec], idle: list[Any], progress: SweepProgress,
                     phases: StartupPhases, poll: float, warm: Any = None) -> tuple[dict[str, ray.ObjectRef], dict[str, int]]:
     """Start ``count`` trainers and, while they import TensorFlow, load each dataset into the
-    object store and build each user model once on it. The trainers join ``idle`` as soon as
-    they are ready, so that a check that fails afterwards still stops them (the caller's
-    release). Returns the datasets' refs and their training image counts, by dataset key.
-    ``warm`` (cluster/warm.py): datasets and passed checks of the session's earlier sweeps."""
+    object store and build each user model once on it. Returns once the checks passed and one
+    trainer is ready (in ``idle``, or ``idle`` had one already: a warm session's): the
+    others stay in ``pool`` and join the sweep as each becomes ready (RayExecutor.run settles
+    them), so that the first trial does not wait for the last trainer's TensorFlow import. A
+    check that fails stops them all (the caller's release). Returns the datasets' refs and
+    their training image counts, by dataset key. ``warm`` (cluster/warm.py): datasets and
+    passed checks of the session's earlier sweeps."""
     trainers = f"{count} trainer{'s' if count != 1 else ''}"
     with progress.step(f"starting {trainers} (TensorFlow loads in each) and loading the data..."):
         started = time.monotonic()
@@ -178,9 +192,12 @@ def start_and_check(pool: TrainerPool, count: int, specs: list[TrialSpec], idle:
         check_keys = {_check_key(s) for s in specs} if warm is not None else set()
         skip = warm is not None and check_keys <= warm.checked
         checks = submit_model_checks([] if skip else specs, datasets, dataset_key)
-        # Start-up works on this cluster (a broken install aborts here, with its error).
-        idle.extend(pool.wait_until_ready(count, poll))
-        phases.record(f"starting {trainers} (TensorFlow loads in each)", time.monotonic() - started)
+        # Start-up works on this cluster (a broken install aborts here, with its error): one
+        # trainer ready says so; the sweep starts on it.
+        if count and not idle:
+            idle.extend(pool.wait_until_ready(1, poll))
+            first = "the first of " + trainers if count > 1 else trainers
+            phases.record(f"starting {first} (TensorFlow loads in each)", time.monotonic() - started)
     # Built-in models are not checked: no line for them. The checks ran alongside the
     # trainers' start; this phase is the wait left once the trainers were ready.
     checking = (phases.phase("checking user models, after the trainers were ready")
@@ -221,6 +238,11 @@ class PreparedSweep:
     # A warm session's pool (cluster/warm.py) and the trainers' shape in it; None: no session.
     warm: Any = None
     shape: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.warm is not None:  # trainers still starting when the sweep ends are the session's too
+            warm, shape = self.warm, self.shape
+            self.pool.keep = lambda actors: warm.give(shape, actors)
 
     def release(self) -> None:
         """Stop every trainer (a prepare that is not followed by a run); in a warm session
