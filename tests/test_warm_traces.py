@@ -256,3 +256,27 @@ def test_models_with_layers_of_their_own_are_not_kept(device) -> None:
         warm_traces.keep(candidate)
         assert (warm_traces.kept() is candidate) is kept, type(layer).__name__
     warm_traces.drop()
+
+
+@tf_test
+def test_a_warm_trial_of_a_seen_seed_keeps_tensorflows_kernel_cache(data, device, tmp_path, monkeypatch) -> None:
+    """TensorFlow clears its kernel cache whenever its global seed is set (tf.random.set_seed,
+    which keras.utils.set_random_seed calls), and every later call of a kept step then makes
+    its kernels again: 200 tiny trials ran ~3x slower that way. A warm trial of a seed the
+    trainer has seen must not clear it; only a cold build (a new shape or seed) may."""
+    from tensorflow.python.eager import context
+
+    from trainers import warm_traces
+
+    cleared: list[int] = []
+    real = context.pywrap_tfe.TFE_ContextClearCaches
+    monkeypatch.setattr(context.pywrap_tfe, "TFE_ContextClearCaches",
+                        lambda handle: (cleared.append(1), real(handle))[1])
+
+    warm_traces.drop()
+    run([dataclasses.replace(spec(seed=5, epochs=1), artifacts_root=str(tmp_path / "a"))], data, device)
+    assert cleared, "the cold build set the global seed (this test watches the right call)"
+    cleared.clear()
+    run([dataclasses.replace(spec(seed=5, epochs=1, learning_rate=0.01), artifacts_root=str(tmp_path / "b"))],
+        data, device)
+    assert cleared == [], "a warm trial of a seen seed cleared TensorFlow's kernel cache"

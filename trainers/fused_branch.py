@@ -22,7 +22,7 @@ from orchestrator.trial import EpochRecord, TrialSpec
 from trainers.artifacts import TrialArtifacts
 from trainers.datasets import DatasetArrays
 from trainers.trial_model import compiled_model, precision_policy, resume, trial_objective
-from trainers.warm_traces import KeptGroup, assign_all, initial_values, reset_optimizer
+from trainers.warm_traces import KeptGroup, assign_all, initial_values, reset_optimizer, seed_host_generators
 
 __all__ = ["Branch"]
 
@@ -58,7 +58,9 @@ class Branch:
             self.initial_values = [v.numpy() for v in self.model.variables]
             self.optimizer_initial = [v.numpy() for v in self.model.optimizer.variables]
         else:
-            keras.utils.set_random_seed(spec.training.seed)  # the process-wide seeds set, as a cold build sets them
+            # Python's and NumPy's seeds, as a cold build sets them, but not TensorFlow's: setting
+            # that clears its kernel cache, and the kept steps would make their kernels again.
+            seed_host_generators(spec.training.seed)
             self.model = kept.models[index]
             assign_all(self.model.variables, initial_values(kept, index, spec.training.seed, build), "model")
             self.optimizer_initial = kept.optimizer_initial[index]
