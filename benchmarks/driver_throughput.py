@@ -152,17 +152,10 @@ class Timers:
         self.on = False
 
     def install(self) -> None:
-        import importlib
         import threading
 
         main = threading.main_thread()
-        for label, owner, attr in _TIMED:
-            module, _, cls = owner.partition(":")
-            target = importlib.import_module(module)
-            target = getattr(target, cls) if cls else target
-            if cls and attr not in target.__dict__:
-                continue
-            original = target.__dict__[attr] if cls else getattr(target, attr)
+        for label, target, attr, original in _timed_targets():
             if isinstance(original, staticmethod):
                 original = original.__func__
                 wrap_static = True
@@ -188,18 +181,23 @@ class Timers:
             setattr(target, attr, original)
 
 
-def originals() -> list[tuple[Any, str, Any]]:
+def _timed_targets() -> list[tuple[str, Any, str, Any]]:
+    """(label, owner object, attribute, its current value) for each entry of _TIMED that exists."""
     import importlib
 
     found = []
-    for _, owner, attr in _TIMED:
+    for label, owner, attr in _TIMED:
         module, _, cls = owner.partition(":")
         target = importlib.import_module(module)
         target = getattr(target, cls) if cls else target
         if cls and attr not in target.__dict__:
             continue
-        found.append((target, attr, target.__dict__[attr] if cls else getattr(target, attr)))
+        found.append((label, target, attr, target.__dict__[attr] if cls else getattr(target, attr)))
     return found
+
+
+def originals() -> list[tuple[Any, str, Any]]:
+    return [(target, attr, original) for _, target, attr, original in _timed_targets()]
 
 
 def progress_view(kind: str, log: io.TextIOBase) -> SweepProgress:
