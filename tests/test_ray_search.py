@@ -54,16 +54,19 @@ def test_an_interrupted_tpe_search_resumes_to_exactly_its_budget(fresh_ray, tmp_
         with pytest.raises(KeyboardInterrupt):
             run_experiment(experiment, store, progress=stopper)
         before = store.read_trials("tpe").to_pylist()
-        assert len(before) == 3
+        # Every result the driver collected in the pass that was interrupted is stored (the
+        # pass writes them together before it tells anyone): the third, and a fourth when it
+        # came in the same pass (two trainers of fused pairs: at most four results a pass).
+        assert 3 <= len(before) <= 4
         # Both trainers were busy (the next trial starts before the last result is written,
         # so the count briefly reads one more).
         assert stopper.running_max >= 2
         # The resumed search is told every stored trial before it asks for more.
         plan = plan_run(experiment, store)
-        assert plan.told == len(before) and plan.to_run == 3
+        assert plan.told == len(before) and plan.to_run == 6 - len(before)
         summary = run_experiment(experiment, store)
     rows = store.read_trials("tpe").to_pylist()
-    assert summary.completed + summary.stopped == 3
+    assert summary.completed + summary.stopped == 6 - len(before)
     assert len(rows) == 6 and len({r["trial_id"] for r in rows}) == 6  # none twice, none lost
     assert {r["run_id"] for r in before} <= {r["run_id"] for r in rows}
     statuses = {r["status"] for r in rows}
