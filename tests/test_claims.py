@@ -319,6 +319,53 @@ def test_outcomes_other_drivers_stored_are_told_once_and_count_in_the_budget():
     assert shared.sampler.told == 1  # asked again before every point: told once all the same
 
 
+def test_a_shared_search_reads_the_store_again_only_when_another_drivers_claims_changed(tmp_path, monkeypatch):
+    """Before each ask a shared tpe search learns what other drivers stored and run. Only
+    another driver's result can be new to it, and each is stored before its claim changes
+    (marked done) or goes stale: a driver alone reads the store once, and every other
+    driver's outcome still reaches it."""
+    import orchestrator.answers
+    from orchestrator.config import parse_experiment
+    from orchestrator.driver._claimed import search_peers
+    from orchestrator.plan._expand import specs_for_point
+
+    reads: list[int] = []
+    real = orchestrator.answers.select_trials
+    monkeypatch.setattr(orchestrator.answers, "select_trials", lambda *a, **k: (reads.append(1), real(*a, **k))[1])
+    experiment = parse_experiment({"name": "s", "sweep": {"method": "tpe", "samples": 8, "search_seed": 0, "space": {
+        "training.learning_rate": {"loguniform": [1e-4, 1e-1]}}}})
+    (own, theirs, dead) = [specs_for_point(experiment, {"training.learning_rate": lr})[0] for lr in (0.001, 0.01, 0.05)]
+    store = ParquetResultsStore(str(tmp_path))
+    mine, other = store.claims("s", expires_after=0.5), store.claims("s")
+    peers = search_peers(experiment, store, mine)
+
+    assert peers() == ([], []) and len(reads) == 1
+    assert mine.claim(own.trial_id, own.point).mine
+    store.append(own, finished(own))
+    mine.mark_done(own.trial_id)
+    assert peers() == ([], []) and len(reads) == 1, "this driver's own trials are told directly: no read"
+
+    def values(outcomes) -> dict[float, float]:
+        return {o.point["training.learning_rate"]: o.value for o in outcomes}
+
+    assert other.claim(theirs.trial_id, theirs.point).mine
+    outcomes, running = peers()
+    assert running == [theirs.point] and len(reads) == 2 and 0.01 not in values(outcomes)
+    store.append(theirs, finished(theirs))
+    assert peers()[1] == [theirs.point] and len(reads) == 2  # still held: its slot is counted
+    other.mark_done(theirs.trial_id)
+    outcomes, running = peers()
+    assert running == [] and len(reads) == 3 and 0.01 in values(outcomes)
+
+    # A driver that stored its result and died before marking it: its claim goes stale.
+    assert other.claim(dead.trial_id, dead.point).mine
+    assert peers()[1] == [dead.point] and len(reads) == 4
+    store.append(dead, finished(dead))
+    time.sleep(0.6)  # past this driver's expiry: no heartbeat came
+    outcomes, running = peers()
+    assert running == [] and len(reads) == 5 and 0.05 in values(outcomes)
+
+
 def test_a_driver_whose_claim_was_taken_over_learns_it_from_its_heartbeat(tmp_path):
     (spec,) = grid_specs(grid={})
     root = str(tmp_path / "claims" / "t")

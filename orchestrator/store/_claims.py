@@ -159,9 +159,14 @@ class ClaimBook:
 
     def others_running(self) -> list[Claim]:
         """The live claims of other drivers: trials they run now."""
+        return self.others()[1]
+
+    def others(self) -> tuple[list[Claim], list[Claim]]:
+        """Other drivers' current claims in this sweep (done ones included), and those of them
+        that are live: trials they run now. One listing for both."""
         now = self._clock()
-        return [c for c in self.current()
-                if not c.done and c.driver != self.driver and c.alive(now, self.expires_after) and not self._gone(c)]
+        theirs = [c for c in self.current() if c.driver != self.driver]
+        return theirs, [c for c in theirs if not c.done and c.alive(now, self.expires_after) and not self._gone(c)]
 
     # --- claiming -----------------------------------------------------------------------
 
