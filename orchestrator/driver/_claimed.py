@@ -168,16 +168,18 @@ def search_peers(
 
     sweep = experiment.sweep
     paths, seeds = [*sweep.grid, *sweep.space], max(len(sweep.seeds), 1)
-    read: dict[str, Any] = {}  # "claims": what other drivers' claims were at the last read; "outcomes"
+    claims_read: object = None  # other drivers' claims when the store was last read
+    outcomes: list[Observation] = []
 
     def peers() -> tuple[list[Observation], list[dict[str, Any]]]:
+        nonlocal claims_read, outcomes
         theirs, running = book.others()
         claims = (frozenset((c.trial_id, c.generation, c.driver, c.done) for c in theirs),
                   frozenset(c.trial_id for c in running))
-        if read.get("claims") != claims:
+        if claims != claims_read:
             rows = select_trials(store, Where.of(sweep=experiment.name)).to_pylist()
-            read["outcomes"] = history_from_rows(rows, paths, sweep.metric, column_for_path, seeds=seeds)
-            read["claims"] = claims
-        return read["outcomes"], [claim.point for claim in running if claim.point]
+            outcomes = history_from_rows(rows, paths, sweep.metric, column_for_path, seeds=seeds)
+            claims_read = claims
+        return outcomes, [claim.point for claim in running if claim.point]
 
     return peers

@@ -157,10 +157,6 @@ class ClaimBook:
             trial_ids = [i.base_name for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.Directory]
         return [claim for trial_id in sorted(trial_ids) if (claim := self.holder(trial_id)) is not None]
 
-    def others_running(self) -> list[Claim]:
-        """The live claims of other drivers: trials they run now."""
-        return self.others()[1]
-
     def others(self) -> tuple[list[Claim], list[Claim]]:
         """Other drivers' current claims in this sweep (done ones included), and those of them
         that are live: trials they run now. One listing for both."""
